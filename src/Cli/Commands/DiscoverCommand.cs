@@ -1,0 +1,44 @@
+using System.CommandLine;
+using IscsiUp.Cli.Config;
+using IscsiUp.Initiator.Discovery;
+using IscsiUp.Initiator.Login;
+
+namespace IscsiUp.Cli.Commands;
+
+/// <summary>`iscsi-up discover -p HOST[:PORT]`: SendTargets discovery, one line per target portal as iscsiadm prints it.</summary>
+public static class DiscoverCommand
+{
+    public static Command Create()
+    {
+        var portal = CommonOptions.Portal(required: true);
+        var initiator = CommonOptions.InitiatorName();
+        var timeout = CommonOptions.LoginTimeout();
+        var chap = new ChapOptions(discovery: true);
+        var command = new Command("discover", "List the targets a portal offers (SendTargets discovery)")
+        {
+            portal, initiator, timeout,
+        };
+        chap.AddTo(command);
+        command.SetAction(async (result, ct) =>
+        {
+            var where = CommonOptions.ParsePortal(result.GetValue(portal)!);
+            var options = new LoginOptions
+            {
+                InitiatorName = Config.InitiatorName.Resolve(result.GetValue(initiator)),
+                Chap = chap.Read(result),
+                Timeout = TimeSpan.FromSeconds(result.GetValue(timeout)),
+            };
+            var targets = await SendTargets.DiscoverAsync(where, options, ct).ConfigureAwait(false);
+            if (targets.Count == 0)
+            {
+                Console.Error.WriteLine($"iscsi-up: no targets found at {where} for initiator {options.InitiatorName}");
+                return ExitCodes.NoObjectsFound;
+            }
+            foreach (var target in targets)
+                foreach (var targetPortal in target.Portals)
+                    Console.WriteLine($"{targetPortal} {target.Name}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,15 @@
+namespace IscsiUp.Cli.Config;
+
+/// <summary>
+/// Where configuration (/etc/iscsi-up) and runtime state (/run/iscsi-up) live. Tests and unprivileged use
+/// override them with ISCSI_UP_CONFIG_DIR and ISCSI_UP_RUN_DIR.
+/// </summary>
+public static class Paths
+{
+    public static string ConfigDir => Environment.GetEnvironmentVariable("ISCSI_UP_CONFIG_DIR") is { Length: > 0 } dir ? dir : "/etc/iscsi-up";
+    public static string RunDir => Environment.GetEnvironmentVariable("ISCSI_UP_RUN_DIR") is { Length: > 0 } dir ? dir : "/run/iscsi-up";
+    public static string SessionsDir => Path.Combine(RunDir, "sessions");
+    public static string InitiatorNameFile => Path.Combine(ConfigDir, "initiatorname.iscsi");
+    /// <summary>open-iscsi's file, read when iscsi-up has no name of its own, so both tools present the same name.</summary>
+    public const string OpenIscsiInitiatorNameFile = "/etc/iscsi/initiatorname.iscsi";
+}

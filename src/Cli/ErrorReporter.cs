@@ -1,0 +1,39 @@
+using IscsiUp.Initiator.Login;
+using IscsiUp.Initiator.Protocol;
+using IscsiUp.Initiator.Scsi;
+using IscsiUp.Initiator.Session;
+
+namespace IscsiUp.Cli;
+
+/// <summary>Turns exceptions into one line on stderr and an exit code; stack traces only with ISCSI_UP_DEBUG=1.</summary>
+public static class ErrorReporter
+{
+    public static int Report(Exception error, TextWriter stderr)
+    {
+        if (error is AggregateException { InnerExceptions.Count: 1 } aggregate) error = aggregate.InnerExceptions[0];
+        var (message, code) = Classify(error);
+        stderr.WriteLine($"iscsi-up: {message}");
+        if (Environment.GetEnvironmentVariable("ISCSI_UP_DEBUG") == "1") stderr.WriteLine(error);
+        return code;
+    }
+
+    public static (string Message, int Code) Classify(Exception error) => error switch
+    {
+        UserError user => (user.Message, user.ExitCode),
+        LoginException login => (login.Message, login.Status switch
+        {
+            LoginStatus.AuthenticationFailure => ExitCodes.AuthenticationFailed,
+            LoginStatus.AuthorizationFailure or LoginStatus.NotFound or LoginStatus.TargetRemoved => ExitCodes.FatalLogin,
+            _ => ExitCodes.Login,
+        }),
+        ProtocolException protocol => ($"protocol error from the target: {protocol.Message}", ExitCodes.Error),
+        ScsiException scsi => (scsi.Message, ExitCodes.Error),
+        SessionLostException lost => (lost.Message, ExitCodes.Transport),
+        IOException io when io.Message.Contains("no answer within", StringComparison.Ordinal) => (io.Message, ExitCodes.TransportTimeout),
+        IOException io when io.Message.StartsWith("cannot connect", StringComparison.Ordinal) => (io.Message, ExitCodes.Transport),
+        IOException io => (io.Message, ExitCodes.Error),
+        UnauthorizedAccessException denied => ($"permission denied: {denied.Message} (run as root?)", ExitCodes.Error),
+        OperationCanceledException => ("interrupted", ExitCodes.Error),
+        _ => ($"unexpected error: {error.Message} (set ISCSI_UP_DEBUG=1 for details)", ExitCodes.Error),
+    };
+}

@@ -1,0 +1,81 @@
+using System.Globalization;
+using System.Text;
+
+namespace IscsiUp.Cli.Sessions;
+
+/// <summary>
+/// A running session as the process holding it describes it in /run/iscsi-up/sessions/ID.session
+/// (key=value lines), so `session` can list it and `logout` can find the process to stop.
+/// </summary>
+public sealed record SessionRecord(int Id, int Pid, string Target, string Portal, int GroupTag, int Lun, string Initiator, string Device, long CapacityBytes, string State)
+{
+    public string FilePath => Path.Combine(Config.Paths.SessionsDir, $"{Id}.session");
+
+    public void Save()
+    {
+        Directory.CreateDirectory(Config.Paths.SessionsDir);
+        var text = new StringBuilder()
+            .Append("id=").Append(Id).Append('\n')
+            .Append("pid=").Append(Pid).Append('\n')
+            .Append("target=").Append(Target).Append('\n')
+            .Append("portal=").Append(Portal).Append('\n')
+            .Append("tpgt=").Append(GroupTag).Append('\n')
+            .Append("lun=").Append(Lun).Append('\n')
+            .Append("initiator=").Append(Initiator).Append('\n')
+            .Append("device=").Append(Device).Append('\n')
+            .Append("capacity=").Append(CapacityBytes).Append('\n')
+            .Append("state=").Append(State).Append('\n')
+            .ToString();
+        string temp = FilePath + ".tmp";
+        File.WriteAllText(temp, text);
+        File.Move(temp, FilePath, overwrite: true);
+    }
+
+    public void Delete()
+    {
+        try { File.Delete(FilePath); } catch (IOException) { }
+    }
+
+    public static SessionRecord? Load(string path)
+    {
+        try
+        {
+            var values = File.ReadAllLines(path)
+                .Select(line => line.Split('=', 2))
+                .Where(parts => parts.Length == 2)
+                .ToDictionary(parts => parts[0], parts => parts[1]);
+            int Int(string key) => int.Parse(values[key], CultureInfo.InvariantCulture);
+            return new SessionRecord(Int("id"), Int("pid"), values["target"], values["portal"], Int("tpgt"), Int("lun"),
+                values["initiator"], values["device"], long.Parse(values["capacity"], CultureInfo.InvariantCulture), values["state"]);
+        }
+        catch (Exception e) when (e is IOException or FormatException or KeyNotFoundException or OverflowException)
+        {
+            return null; // half-written or foreign file: not a session
+        }
+    }
+
+    /// <summary>Every live session; records whose process is gone are removed.</summary>
+    public static IReadOnlyList<SessionRecord> LoadAll()
+    {
+        if (!Directory.Exists(Config.Paths.SessionsDir)) return [];
+        var sessions = new List<SessionRecord>();
+        foreach (var file in Directory.EnumerateFiles(Config.Paths.SessionsDir, "*.session"))
+        {
+            if (Load(file) is not { } record) continue;
+            if (IsAlive(record.Pid)) sessions.Add(record);
+            else record.Delete();
+        }
+        return sessions.OrderBy(s => s.Id).ToArray();
+    }
+
+    /// <summary>The next free session number (1, 2, ...), like iscsiadm's sid.</summary>
+    public static int NextId()
+    {
+        var used = LoadAll().Select(s => s.Id).ToHashSet();
+        int id = 1;
+        while (used.Contains(id)) id++;
+        return id;
+    }
+
+    public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}");
+}

@@ -1,0 +1,394 @@
+using System.Security.Cryptography;
+using System.Text;
+using IscsiUp.Initiator.Protocol;
+using IscsiUp.Initiator.Session;
+
+namespace IscsiUp.Initiator.Login;
+
+/// <summary>
+/// Drives the initiator side of a login on a fresh connection (RFC 7143 sections 6 and 12): the security stage
+/// (AuthMethod None or CHAP, one-way or mutual), then operational negotiation, until the target moves the
+/// connection to the full-feature phase.
+/// </summary>
+public sealed class InitiatorLogin
+{
+    private const int MaxRounds = 32;
+    private const uint LoginItt = 0;
+
+    private readonly IscsiConnection _connection;
+    private readonly LoginOptions _options;
+    private readonly SessionParameters _parameters = new();
+    private readonly Dictionary<string, string> _pendingOffers = new();
+    private uint _cmdSN;
+    private uint _expStatSN;
+    private uint _maxCmdSN;
+    private bool _firstResponse = true;
+    private ushort _tsih;
+
+    // CHAP progress
+    private enum ChapStep { NotStarted, AlgorithmsSent, ResponseSent, Done }
+    private ChapStep _chap;
+    private bool _chapChosen;
+    private byte _mutualIdentifier;
+    private byte[]? _mutualChallenge;
+    private int _chapAlgorithm;
+
+    public InitiatorLogin(IscsiConnection connection, LoginOptions options)
+    {
+        _connection = connection;
+        _options = options;
+        _tsih = options.Tsih;
+    }
+
+    /// <summary>True when the login failed right after we offered several CHAP algorithms: an old target may want MD5 alone.</summary>
+    public bool FailedOnChapAlgorithmList { get; private set; }
+
+    public async Task<LoginResult> RunAsync(CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.Timeout);
+        try
+        {
+            return await NegotiateAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new LoginException($"login to {TargetText} at {_connection.Portal} timed out after {_options.Timeout.TotalSeconds:0} s");
+        }
+        catch (EndOfStreamException)
+        {
+            FailedOnChapAlgorithmList = _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1;
+            throw new LoginException($"the target at {_connection.Portal} closed the connection during login to {TargetText}");
+        }
+        catch (IOException e) when (e is not LoginException and not ProtocolException)
+        {
+            FailedOnChapAlgorithmList = _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1;
+            throw new LoginException($"connection to {_connection.Portal} lost during login: {e.Message}");
+        }
+    }
+
+    private string TargetText => _options.TargetName ?? "the discovery service";
+    private IReadOnlyList<int> ChapOffer => _options.ChapAlgorithms ?? Chap.Preferred;
+
+    private async Task<LoginResult> NegotiateAsync(CancellationToken ct)
+    {
+        var stage = LoginStage.SecurityNegotiation;
+        var keys = new TextKeys
+        {
+            { "InitiatorName", _options.InitiatorName },
+            { "SessionType", _options.IsDiscovery ? "Discovery" : "Normal" },
+        };
+        if (!_options.IsDiscovery) keys.Add("TargetName", _options.TargetName!);
+        keys.Add("AuthMethod", _options.Chap is null ? "None" : "CHAP,None");
+        bool transit = _options.Chap is null;
+        var next = LoginStage.OperationalNegotiation;
+
+        using var response = new Pdu();
+        for (int round = 0; round < MaxRounds; round++)
+        {
+            await SendAsync(stage, next, transit, keys, ct).ConfigureAwait(false);
+            TextKeys answer = await ReceiveAsync(response, stage, ct).ConfigureAwait(false);
+            bool targetTransit = (response.Flags & 0x80) != 0;
+            var targetNext = (LoginStage)(response.Flags & 0x03);
+
+            keys = stage == LoginStage.SecurityNegotiation
+                ? HandleSecurityAnswer(answer, targetTransit)
+                : HandleOperationalAnswer(answer);
+
+            if (targetTransit)
+            {
+                if (stage == LoginStage.SecurityNegotiation && _options.Chap is not null && _chapChosen && _chap != ChapStep.Done)
+                    throw new LoginException($"target {TargetText} ended authentication before CHAP completed");
+                if (targetNext == LoginStage.FullFeaturePhase)
+                {
+                    if (_options.Chap is { IsMutual: true } && _chap != ChapStep.Done && _chapChosen)
+                        throw new LoginException($"target {TargetText} skipped mutual CHAP authentication");
+                    return Finish();
+                }
+                if (targetNext == LoginStage.OperationalNegotiation && stage == LoginStage.SecurityNegotiation)
+                {
+                    stage = LoginStage.OperationalNegotiation;
+                    keys = OperationalProposals();
+                }
+                else if (targetNext != stage)
+                    throw new ProtocolException($"target moved the login to an invalid stage {targetNext}");
+            }
+            if (stage == LoginStage.OperationalNegotiation)
+            {
+                transit = true;
+                next = LoginStage.FullFeaturePhase;
+            }
+            else
+            {
+                // Security stage: ask to move on only once authentication is settled.
+                transit = _options.Chap is null || !_chapChosen || _chap == ChapStep.ResponseSent;
+                next = LoginStage.OperationalNegotiation;
+            }
+        }
+        throw new LoginException($"login to {TargetText} did not finish after {MaxRounds} exchanges");
+    }
+
+    private LoginResult Finish()
+    {
+        _parameters.InitiatorMaxRecvDataSegmentLength = _options.MaxRecvDataSegmentLength;
+        return new LoginResult(_parameters, _tsih, _cmdSN, _expStatSN, _maxCmdSN, _options.Isid);
+    }
+
+    private TextKeys HandleSecurityAnswer(TextKeys answer, bool targetTransit)
+    {
+        var reply = new TextKeys();
+        foreach (var (key, value) in answer)
+        {
+            switch (key)
+            {
+                case "AuthMethod":
+                    if (value == "CHAP" && _options.Chap is not null)
+                    {
+                        _chapChosen = true;
+                    }
+                    else if (value == "None") { }
+                    else throw new LoginException($"target {TargetText} wants authentication method {value}, which is not configured (set CHAP credentials for this node)");
+                    break;
+                case "CHAP_A":
+                    if (!int.TryParse(value, out _chapAlgorithm) || !ChapOffer.Contains(_chapAlgorithm))
+                    {
+                        FailedOnChapAlgorithmList = ChapOffer.Count > 1;
+                        throw new LoginException($"target {TargetText} accepts none of the CHAP algorithms offered ({string.Join(",", ChapOffer.Select(Chap.Name))})");
+                    }
+                    break;
+                case "CHAP_I" or "CHAP_C" or "CHAP_N" or "CHAP_R":
+                    break;
+                case "TargetPortalGroupTag" or "TargetAlias" or "TargetAddress":
+                    _parameters.Apply(key, value, fromTarget: true);
+                    break;
+                default:
+                    reply.Add(key, KeyValues.NotUnderstood);
+                    break;
+            }
+        }
+
+        if (_chapChosen && _chap == ChapStep.NotStarted)
+        {
+            reply.Add("CHAP_A", string.Join(",", ChapOffer));
+            _chap = ChapStep.AlgorithmsSent;
+        }
+        else if (_chap == ChapStep.AlgorithmsSent)
+        {
+            reply.AddRange(ChapResponse(answer));
+            _chap = ChapStep.ResponseSent;
+        }
+        else if (_chap == ChapStep.ResponseSent)
+        {
+            if (_options.Chap!.IsMutual) VerifyTarget(answer);
+            _chap = ChapStep.Done;
+        }
+        else if (_options.Chap is { IsMutual: true } && !_chapChosen && targetTransit)
+        {
+            throw new LoginException($"target {TargetText} did not agree to CHAP, but mutual CHAP is configured");
+        }
+        return reply;
+    }
+
+    private TextKeys ChapResponse(TextKeys answer)
+    {
+        var credentials = _options.Chap!;
+        if (answer["CHAP_I"] is not { } idText || !Chap.TryParseIdentifier(idText, out byte identifier) || answer["CHAP_C"] is not { } challengeText)
+            throw new LoginException($"target {TargetText} sent an incomplete CHAP challenge");
+        byte[] challenge = Chap.Decode(challengeText);
+        var reply = new TextKeys
+        {
+            { "CHAP_N", credentials.User },
+            { "CHAP_R", Chap.Encode(Chap.Response(_chapAlgorithm, identifier, credentials.Secret, challenge)) },
+        };
+        if (credentials.IsMutual)
+        {
+            _mutualIdentifier = (byte)RandomNumberGenerator.GetInt32(256);
+            _mutualChallenge = Chap.NewChallenge(_chapAlgorithm);
+            if (_mutualChallenge.AsSpan().SequenceEqual(challenge)) throw new LoginException("target reflected our CHAP challenge");
+            reply.Add("CHAP_I", Chap.FormatIdentifier(_mutualIdentifier));
+            reply.Add("CHAP_C", Chap.Encode(_mutualChallenge));
+        }
+        return reply;
+    }
+
+    private void VerifyTarget(TextKeys answer)
+    {
+        var credentials = _options.Chap!;
+        if (answer["CHAP_N"] is not { } name || answer["CHAP_R"] is not { } responseText)
+            throw new LoginException($"target {TargetText} did not answer the mutual CHAP challenge");
+        if (credentials.TargetUser is not null && name != credentials.TargetUser)
+            throw new LoginException($"mutual CHAP failed: target {TargetText} named itself \"{name}\", expected \"{credentials.TargetUser}\"");
+        byte[] expected = Chap.Response(_chapAlgorithm, _mutualIdentifier, credentials.TargetSecret!, _mutualChallenge!);
+        if (!CryptographicOperations.FixedTimeEquals(expected, Chap.Decode(responseText)))
+            throw new LoginException($"mutual CHAP failed: target {TargetText} does not know the target secret");
+    }
+
+    private TextKeys OperationalProposals()
+    {
+        var keys = new TextKeys
+        {
+            { "HeaderDigest", DigestOffer(_options.HeaderDigest) },
+            { "DataDigest", DigestOffer(_options.DataDigest) },
+        };
+        if (_options.IsDiscovery)
+        {
+            keys.Add("MaxRecvDataSegmentLength", KeyValues.Format(Math.Min(_options.MaxRecvDataSegmentLength, 32768)));
+            keys.Add("DefaultTime2Wait", "2");
+            keys.Add("DefaultTime2Retain", "0");
+            keys.Add("IFMarker", KeyValues.No);
+            keys.Add("OFMarker", KeyValues.No);
+            keys.Add("ErrorRecoveryLevel", "0");
+        }
+        else
+        {
+            keys.Add("MaxConnections", "1");
+            keys.Add("InitialR2T", KeyValues.Format(_options.InitialR2T));
+            keys.Add("ImmediateData", KeyValues.Format(_options.ImmediateData));
+            keys.Add("MaxRecvDataSegmentLength", KeyValues.Format(_options.MaxRecvDataSegmentLength));
+            keys.Add("MaxBurstLength", KeyValues.Format(_options.MaxBurstLength));
+            keys.Add("FirstBurstLength", KeyValues.Format(_options.FirstBurstLength));
+            keys.Add("DefaultTime2Wait", "2");
+            keys.Add("DefaultTime2Retain", "0");
+            keys.Add("MaxOutstandingR2T", KeyValues.Format(_options.MaxOutstandingR2T));
+            keys.Add("DataPDUInOrder", KeyValues.Yes);
+            keys.Add("DataSequenceInOrder", KeyValues.Yes);
+            keys.Add("ErrorRecoveryLevel", "0");
+            keys.Add("IFMarker", KeyValues.No);
+            keys.Add("OFMarker", KeyValues.No);
+        }
+        foreach (var (key, value) in keys)
+            if (KeyDefinition.Find(key)?.Kind != KeyKind.Declarative) _pendingOffers[key] = value;
+        return keys;
+    }
+
+    private static string DigestOffer(DigestMode mode) => mode switch
+    {
+        DigestMode.Prefer => "CRC32C,None",
+        DigestMode.Require => "CRC32C",
+        _ => "None",
+    };
+
+    /// <summary>Our own acceptable value when the target offers a key we did not.</summary>
+    private string LocalValue(string key) => key switch
+    {
+        "HeaderDigest" => DigestOffer(_options.HeaderDigest),
+        "DataDigest" => DigestOffer(_options.DataDigest),
+        "MaxConnections" => "1",
+        "InitialR2T" => KeyValues.Format(_options.InitialR2T),
+        "ImmediateData" => KeyValues.Format(_options.ImmediateData),
+        "MaxBurstLength" => KeyValues.Format(_options.MaxBurstLength),
+        "FirstBurstLength" => KeyValues.Format(_options.FirstBurstLength),
+        "DefaultTime2Wait" => "2",
+        "DefaultTime2Retain" => "0",
+        "MaxOutstandingR2T" => KeyValues.Format(_options.MaxOutstandingR2T),
+        "DataPDUInOrder" or "DataSequenceInOrder" => KeyValues.Yes,
+        "ErrorRecoveryLevel" => "0",
+        "IFMarker" or "OFMarker" => KeyValues.No,
+        "AuthMethod" => "None",
+        _ => KeyValues.NotUnderstood,
+    };
+
+    private TextKeys HandleOperationalAnswer(TextKeys answer)
+    {
+        var reply = new TextKeys();
+        foreach (var (key, value) in answer)
+        {
+            var definition = KeyDefinition.Find(key);
+            if (_pendingOffers.Remove(key, out var offered))
+            {
+                var (settled, error) = Negotiation.Settle(definition!, offered, value);
+                if (error is not null) throw new LoginException($"negotiation with {TargetText} failed: {error}");
+                if (settled is not null) _parameters.Apply(key, settled, fromTarget: false);
+                else if (value == KeyValues.Reject && offered == "CRC32C")
+                    throw new LoginException($"target {TargetText} refuses {key}=CRC32C, which this node requires");
+            }
+            else if (definition is null)
+            {
+                if (!KeyValues.IsSpecial(value)) reply.Add(key, KeyValues.NotUnderstood);
+            }
+            else if (definition.Kind == KeyKind.Declarative)
+            {
+                if (definition.IsNumeric && (!KeyValues.TryParseNumber(value, out long n) || n < definition.Min || n > definition.Max))
+                    throw new LoginException($"negotiation with {TargetText} failed: {key}={value} is out of range");
+                _parameters.Apply(key, value, fromTarget: true);
+            }
+            else if (!KeyValues.IsSpecial(value))
+            {
+                string ours = Negotiation.Answer(definition, value, LocalValue(key));
+                reply.Add(key, ours);
+                if (!KeyValues.IsSpecial(ours)) _parameters.Apply(key, ours, fromTarget: false);
+            }
+        }
+        return reply;
+    }
+
+    private async Task SendAsync(LoginStage stage, LoginStage next, bool transit, TextKeys keys, CancellationToken ct)
+    {
+        using var pdu = new Pdu(Opcode.LoginRequest, immediate: true, final: false);
+        pdu.Flags = (byte)((transit ? 0x80 : 0) | ((byte)stage << 2) | (transit ? (byte)next : 0));
+        pdu.Bhs[2] = 0; // Version-max
+        pdu.Bhs[3] = 0; // Version-min
+        _options.Isid.CopyTo(pdu.Bhs, 8);
+        pdu.SetU16(14, _tsih);
+        pdu.InitiatorTaskTag = LoginItt;
+        pdu.SetU16(20, _options.ConnectionId);
+        pdu.CmdSN = _cmdSN;
+        pdu.ExpStatSN = _expStatSN;
+        pdu.SetData(keys.Encode());
+        await _connection.SendAsync(pdu, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Receives one Login response, following the Continue bit for texts split over several PDUs.</summary>
+    private async Task<TextKeys> ReceiveAsync(Pdu response, LoginStage stage, CancellationToken ct)
+    {
+        var text = new MemoryStream();
+        while (true)
+        {
+            if (!await _connection.Reader.ReadPduAsync(response, ct).ConfigureAwait(false))
+                throw new EndOfStreamException();
+            if (response.Opcode == Opcode.Reject)
+                throw new LoginException($"target at {_connection.Portal} rejected the login request (reason 0x{response.Bhs[2]:x2})");
+            if (response.Opcode != Opcode.LoginResponse)
+                throw new ProtocolException($"expected a Login response, got {response.Opcode}");
+            if (response.InitiatorTaskTag != LoginItt)
+                throw new ProtocolException("Login response carries a foreign task tag");
+            TrackSequence(response);
+            ushort status = response.U16(36);
+            if (status != 0) ThrowForStatus(status, response);
+            text.Write(response.Data.Span);
+            if ((response.Flags & 0x40) == 0) break;
+            // Continue bit: ask for the rest with an empty request in the same stage.
+            await SendAsync(stage, stage, transit: false, new TextKeys(), ct).ConfigureAwait(false);
+        }
+        if (response.Bhs[3] != 0) throw new LoginException($"target at {_connection.Portal} speaks iSCSI version {response.Bhs[3]}, not 0");
+        _tsih = response.U16(14);
+        return TextKeys.Parse(text.ToArray());
+    }
+
+    private void TrackSequence(Pdu response)
+    {
+        if (_firstResponse || response.StatSN == _expStatSN)
+        {
+            _expStatSN = response.StatSN + 1;
+            _firstResponse = false;
+        }
+        _cmdSN = response.ExpCmdSN;
+        _maxCmdSN = response.MaxCmdSN;
+    }
+
+    private void ThrowForStatus(ushort status, Pdu response)
+    {
+        if (status >> 8 == LoginStatus.Redirection)
+        {
+            var keys = TextKeys.Parse(response.Data.Span);
+            string address = keys["TargetAddress"] ?? throw new LoginException($"target {TargetText} redirected the login without saying where");
+            throw new LoginRedirectException($"target moved: {TargetText} is now at {address}", address, status);
+        }
+        if (status == LoginStatus.AuthenticationFailure && _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1)
+            FailedOnChapAlgorithmList = true;
+        if (status == LoginStatus.AuthenticationFailure && _options.Chap is null)
+            throw new LoginException($"authentication failure: target {TargetText} requires CHAP, and no credentials are configured for initiator {_options.InitiatorName}", status);
+        throw new LoginException(LoginStatus.Describe(status, _options.TargetName, _options.InitiatorName), status);
+    }
+
+}

@@ -1,0 +1,103 @@
+using System.Net.Sockets;
+using IscsiUp.Initiator.Protocol;
+
+namespace IscsiUp.Initiator.Session;
+
+/// <summary>
+/// One TCP connection to a target portal, framed into PDUs. Writes are serialised by a lock so several
+/// tasks can send; reads belong to a single loop.
+/// </summary>
+public sealed class IscsiConnection : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+
+    public Portal Portal { get; }
+    public PduReader Reader { get; }
+    public PduWriter Writer { get; }
+
+    private IscsiConnection(Socket socket, Portal portal)
+    {
+        _socket = socket;
+        Portal = portal;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        Reader = new PduReader(new BufferedStream(_stream, 64 * 1024));
+        Writer = new PduWriter(new BufferedStream(_stream, 64 * 1024));
+    }
+
+    /// <summary>Connects with a timeout; failures become one-line messages naming the portal.</summary>
+    public static async Task<IscsiConnection> ConnectAsync(Portal portal, TimeSpan timeout, CancellationToken ct)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timer.CancelAfter(timeout);
+        try
+        {
+            await socket.ConnectAsync(portal.Host, portal.Port, timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new IOException($"cannot connect to portal {portal}: no answer within {timeout.TotalSeconds:0} s");
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new IOException($"cannot connect to portal {portal}: {Describe(e)}", e);
+        }
+        return new IscsiConnection(socket, portal);
+    }
+
+    private static string Describe(SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.ConnectionRefused => "connection refused (is the target running and listening on that port?)",
+        SocketError.HostNotFound or SocketError.NoData => "host name not found",
+        SocketError.TimedOut => "connection timed out",
+        SocketError.NetworkUnreachable or SocketError.HostUnreachable => "host unreachable",
+        _ => e.Message,
+    };
+
+    /// <summary>Sends one PDU and flushes it to the socket.</summary>
+    public async ValueTask SendAsync(Pdu pdu, CancellationToken ct)
+    {
+        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await Writer.WriteAsync(pdu, ct).ConfigureAwait(false);
+            await Writer.FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally { _writeLock.Release(); }
+    }
+
+    /// <summary>Takes the write lock for a run of PDUs (for example a Data-Out sequence) flushed once at the end.</summary>
+    public async ValueTask<WriteScope> LockForWritingAsync(CancellationToken ct)
+    {
+        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        return new WriteScope(this);
+    }
+
+    public readonly struct WriteScope(IscsiConnection connection) : IAsyncDisposable
+    {
+        public ValueTask WriteAsync(Pdu pdu, CancellationToken ct) => connection.Writer.WriteAsync(pdu, ct);
+
+        public async ValueTask DisposeAsync()
+        {
+            try { await connection.Writer.FlushAsync(CancellationToken.None).ConfigureAwait(false); }
+            finally { connection._writeLock.Release(); }
+        }
+    }
+
+    /// <summary>Closes the socket at once, failing pending reads and writes.</summary>
+    public void Abort()
+    {
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
+        _socket.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Abort();
+        return ValueTask.CompletedTask;
+    }
+}

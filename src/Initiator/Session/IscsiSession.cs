@@ -1,0 +1,547 @@
+using System.Collections.Concurrent;
+using IscsiUp.Initiator.Login;
+using IscsiUp.Initiator.Protocol;
+using IscsiUp.Initiator.Scsi;
+
+namespace IscsiUp.Initiator.Session;
+
+/// <summary>
+/// A logged-in iSCSI session on one connection, in the full-feature phase (RFC 7143 section 4): many SCSI
+/// commands in flight within the target's CmdSN window, immediate and unsolicited data, R2T-driven Data-Out,
+/// Data-In straight into the caller's buffer, NOP pings both ways, asynchronous messages and logout.
+/// One receive loop reads every PDU; senders share the connection under its write lock.
+/// </summary>
+public sealed class IscsiSession : IAsyncDisposable
+{
+    public const int DefaultQueueDepth = 128;
+    private const int MaxRedirects = 3;
+
+    private readonly IscsiConnection _connection;
+    private readonly PendingCommand[] _slots;
+    private readonly ConcurrentStack<int> _freeSlots = new();
+    private readonly SemaphoreSlim _slotsAvailable;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly Task _receiveLoop;
+    private readonly object _sequenceLock = new();
+    private readonly ConcurrentDictionary<uint, TaskCompletionSource<Pdu?>> _controlWaiters = new();
+    private uint _nextCmdSN;
+    private uint _expCmdSN;
+    private uint _maxCmdSN;
+    private uint _expStatSN;
+    private uint _nextControlItt = 0x8000_0000;
+    private TaskCompletionSource _windowOpened = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Exception? _failure;
+    private int _loggedOut;
+
+    private IscsiSession(IscsiConnection connection, LoginOptions options, LoginResult login, int queueDepth)
+    {
+        _connection = connection;
+        Options = options;
+        Parameters = login.Parameters;
+        Tsih = login.Tsih;
+        _nextCmdSN = login.NextCmdSN;
+        _expCmdSN = login.NextCmdSN;
+        _maxCmdSN = login.MaxCmdSN;
+        _expStatSN = login.ExpStatSN;
+        _slots = new PendingCommand[queueDepth];
+        for (int i = queueDepth - 1; i >= 0; i--)
+        {
+            _slots[i] = new PendingCommand(i);
+            _freeSlots.Push(i);
+        }
+        _slotsAvailable = new SemaphoreSlim(queueDepth, queueDepth);
+        connection.Reader.HeaderDigest = connection.Writer.HeaderDigest = Parameters.HeaderDigest;
+        connection.Reader.DataDigest = connection.Writer.DataDigest = Parameters.DataDigest;
+        connection.Reader.MaxDataSegmentLength = Parameters.InitiatorMaxRecvDataSegmentLength;
+        _receiveLoop = Task.Run(ReceiveLoopAsync);
+    }
+
+    public LoginOptions Options { get; }
+    public SessionParameters Parameters { get; }
+    public ushort Tsih { get; }
+    public Portal Portal => _connection.Portal;
+    public string? TargetName => Options.TargetName;
+
+    /// <summary>Raised (once) when the connection fails or the target ends the session.</summary>
+    public event Action<Exception>? Lost;
+
+    /// <summary>Raised when the target asks for a logout (asynchronous event 1); the session logs out by itself.</summary>
+    public event Action<string>? TargetEvent;
+
+    /// <summary>Set once the session can no longer carry commands.</summary>
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>
+    /// Connects to <paramref name="portal"/> and logs in, following redirections and falling back to CHAP MD5
+    /// alone for targets that refuse a list of CHAP algorithms.
+    /// </summary>
+    public static async Task<IscsiSession> LoginAsync(Portal portal, LoginOptions options, CancellationToken ct = default, int queueDepth = DefaultQueueDepth)
+    {
+        for (int redirect = 0; ; redirect++)
+        {
+            var connection = await IscsiConnection.ConnectAsync(portal, options.Timeout, ct).ConfigureAwait(false);
+            var login = new InitiatorLogin(connection, options);
+            try
+            {
+                var result = await login.RunAsync(ct).ConfigureAwait(false);
+                return new IscsiSession(connection, options, result, queueDepth);
+            }
+            catch (LoginRedirectException e) when (redirect < MaxRedirects)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                portal = Portal.Parse(e.TargetAddress);
+            }
+            catch (LoginException) when (login.FailedOnChapAlgorithmList && options.Chap is not null && Chap.IsSupported(Chap.Md5))
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                options = options with { ChapAlgorithms = [Chap.Md5] };
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Sends a SCSI command and waits for its status. Data moves directly into/out of the command's buffers.</summary>
+    public async ValueTask<ScsiResult> ExecuteAsync(ScsiCommand command, CancellationToken ct = default)
+    {
+        ThrowIfFailed();
+        await _slotsAvailable.WaitAsync(ct).ConfigureAwait(false);
+        _freeSlots.TryPop(out int slotIndex);
+        var slot = _slots[slotIndex];
+        try
+        {
+            slot.Start(command);
+            await SendCommandAsync(slot, ct).ConfigureAwait(false);
+            return await slot.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !slot.Sent)
+        {
+            throw; // gave up waiting for a slot or the command window: nothing reached the wire
+        }
+        catch (Exception e) when (!slot.IsCompleted)
+        {
+            // Sending failed: the connection is unusable for this command's sequence numbers.
+            Fail(e as IOException ?? new SessionLostException($"sending to {Portal} failed: {e.Message}", e));
+            throw Failure!;
+        }
+        finally
+        {
+            _freeSlots.Push(slotIndex);
+            _slotsAvailable.Release();
+        }
+    }
+
+    private async ValueTask SendCommandAsync(PendingCommand slot, CancellationToken ct)
+    {
+        var command = slot.Command;
+        int length = command.ExpectedLength;
+        int immediate = 0, unsolicited = 0;
+        if (command.IsWrite)
+        {
+            int limit = Parameters.UnsolicitedDataLimit;
+            unsolicited = Math.Min(length, limit);
+            immediate = Parameters.ImmediateData ? Math.Min(unsolicited, Parameters.TargetMaxRecvDataSegmentLength) : 0;
+            if (Parameters.InitialR2T) unsolicited = immediate;
+        }
+
+        using var pdu = new Pdu(Opcode.ScsiCommand, final: unsolicited == immediate);
+        pdu.Flags |= (byte)((command.IsRead ? 0x40 : 0) | (command.IsWrite ? 0x20 : 0) | 0x01 /* SIMPLE task attribute */);
+        pdu.Lun = command.Lun;
+        pdu.InitiatorTaskTag = slot.Itt;
+        pdu.ExpectedDataTransferLength = (uint)length;
+        command.Cdb.Span.CopyTo(pdu.Cdb);
+        if (immediate > 0) pdu.SetData(command.WriteBuffer[..immediate]);
+
+        while (true)
+        {
+            Task windowOpened;
+            await using (var writer = await _connection.LockForWritingAsync(ct).ConfigureAwait(false))
+            {
+                ThrowIfFailed();
+                lock (_sequenceLock)
+                {
+                    windowOpened = _windowOpened.Task;
+                    if (SerialNumber.LessOrEqual(_nextCmdSN, _maxCmdSN))
+                    {
+                        slot.CmdSN = _nextCmdSN++;
+                        pdu.CmdSN = slot.CmdSN;
+                        pdu.ExpStatSN = _expStatSN;
+                        windowOpened = Task.CompletedTask;
+                    }
+                }
+                if (windowOpened.IsCompleted)
+                {
+                    // Once a CmdSN is taken the command must go out whole: no caller cancellation from here on.
+                    slot.Sent = true;
+                    await writer.WriteAsync(pdu, _closing.Token).ConfigureAwait(false);
+                    if (unsolicited > immediate)
+                        await WriteDataOutAsync(writer, slot, Pdu.ReservedTag, immediate, unsolicited - immediate, _closing.Token).ConfigureAwait(false);
+                    return;
+                }
+            }
+            // The target's command window is closed: wait until a response moves MaxCmdSN on.
+            await windowOpened.WaitAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Writes Data-Out PDUs for one sequence (unsolicited, or one R2T), each no longer than the target accepts.</summary>
+    private async ValueTask WriteDataOutAsync(IscsiConnection.WriteScope writer, PendingCommand slot, uint ttt, int offset, int length, CancellationToken ct)
+    {
+        using var pdu = new Pdu();
+        int maxSegment = Parameters.TargetMaxRecvDataSegmentLength;
+        uint dataSN = 0;
+        for (int sent = 0; sent < length;)
+        {
+            int chunk = Math.Min(maxSegment, length - sent);
+            pdu.Reset();
+            pdu.Opcode = Opcode.DataOut;
+            pdu.Final = sent + chunk == length;
+            pdu.Lun = slot.Command.Lun;
+            pdu.InitiatorTaskTag = slot.Itt;
+            pdu.TargetTransferTag = ttt;
+            pdu.ExpStatSN = Volatile.Read(ref _expStatSN);
+            pdu.DataSN = dataSN++;
+            pdu.BufferOffset = (uint)(offset + sent);
+            pdu.SetData(slot.Command.WriteBuffer.Slice(offset + sent, chunk));
+            await writer.WriteAsync(pdu, ct).ConfigureAwait(false);
+            sent += chunk;
+        }
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        var pdu = new Pdu();
+        var ct = _closing.Token;
+        try
+        {
+            while (await _connection.Reader.ReadHeaderAsync(pdu, ct).ConfigureAwait(false))
+            {
+                switch (pdu.Opcode)
+                {
+                    case Opcode.DataIn: await OnDataInAsync(pdu, ct).ConfigureAwait(false); break;
+                    case Opcode.ScsiResponse: await OnScsiResponseAsync(pdu, ct).ConfigureAwait(false); break;
+                    case Opcode.ReadyToTransfer: OnReadyToTransfer(pdu); break;
+                    case Opcode.NopIn: await OnNopInAsync(pdu, ct).ConfigureAwait(false); break;
+                    case Opcode.AsyncMessage: await OnAsyncMessageAsync(pdu, ct).ConfigureAwait(false); break;
+                    case Opcode.Reject: await OnRejectAsync(pdu, ct).ConfigureAwait(false); break;
+                    case Opcode.LogoutResponse or Opcode.TextResponse or Opcode.TaskManagementResponse:
+                        await OnControlResponseAsync(pdu, ct).ConfigureAwait(false);
+                        pdu = new Pdu(); // handed to its waiter
+                        break;
+                    default:
+                        throw new ProtocolException($"target sent an unexpected {pdu.Opcode} PDU (opcode 0x{(byte)pdu.Opcode:x2})");
+                }
+            }
+            Fail(new SessionLostException(Volatile.Read(ref _loggedOut) != 0
+                ? $"logged out of {TargetName} at {Portal}"
+                : $"target {TargetName} at {Portal} closed the connection"));
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Fail(new SessionLostException($"session to {TargetName} at {Portal} was closed"));
+        }
+        catch (Exception e)
+        {
+            Fail(new SessionLostException($"connection to {TargetName} at {Portal} failed: {e.Message}", e));
+        }
+        finally
+        {
+            pdu.Dispose();
+        }
+    }
+
+    private void UpdateWindow(Pdu pdu)
+    {
+        uint expCmdSN = pdu.ExpCmdSN, maxCmdSN = pdu.MaxCmdSN;
+        // RFC 7143 4.2.2.1: ignore the pair when MaxCmdSN+1 < ExpCmdSN (a closed, invalid window).
+        if (SerialNumber.LessThan(maxCmdSN + 1, expCmdSN)) return;
+        TaskCompletionSource? opened = null;
+        lock (_sequenceLock)
+        {
+            if (SerialNumber.GreaterThan(expCmdSN, _expCmdSN)) _expCmdSN = expCmdSN;
+            if (SerialNumber.GreaterThan(maxCmdSN, _maxCmdSN))
+            {
+                _maxCmdSN = maxCmdSN;
+                opened = _windowOpened;
+                _windowOpened = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+        opened?.TrySetResult();
+    }
+
+    private void UpdateStatSN(uint statSN)
+    {
+        lock (_sequenceLock)
+        {
+            if (SerialNumber.LessOrEqual(_expStatSN, statSN)) _expStatSN = statSN + 1;
+        }
+    }
+
+    private PendingCommand? FindSlot(uint itt)
+    {
+        int index = (int)(itt & 0xFFFF);
+        if ((itt & 0x8000_0000) != 0 || index >= _slots.Length) return null;
+        var slot = _slots[index];
+        return slot.Itt == itt && !slot.IsCompleted ? slot : null;
+    }
+
+    private async ValueTask OnDataInAsync(Pdu pdu, CancellationToken ct)
+    {
+        UpdateWindow(pdu);
+        var slot = FindSlot(pdu.InitiatorTaskTag)
+            ?? throw new ProtocolException($"Data-In for unknown task 0x{pdu.InitiatorTaskTag:x8}");
+        var buffer = slot.Command.ReadBuffer;
+        long offset = pdu.BufferOffset, length = pdu.DataSegmentLength;
+        if (offset + length > buffer.Length)
+            throw new ProtocolException($"Data-In at offset {offset} length {length} overruns the {buffer.Length}-byte read buffer");
+        await _connection.Reader.ReadDataAsync(pdu, buffer.Slice((int)offset, (int)length), ct).ConfigureAwait(false);
+        slot.BytesReceived += (int)length;
+        if ((pdu.Flags & 0x01) != 0) // S bit: status carried here
+        {
+            UpdateStatSN(pdu.StatSN);
+            slot.TryComplete(new ScsiResult(pdu.Status, null, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
+        }
+    }
+
+    private async ValueTask OnScsiResponseAsync(Pdu pdu, CancellationToken ct)
+    {
+        UpdateWindow(pdu);
+        UpdateStatSN(pdu.StatSN);
+        await _connection.Reader.ReadDataAsync(pdu, ct).ConfigureAwait(false);
+        var slot = FindSlot(pdu.InitiatorTaskTag)
+            ?? throw new ProtocolException($"SCSI Response for unknown task 0x{pdu.InitiatorTaskTag:x8}");
+        if (pdu.Response != 0)
+        {
+            slot.TryFail(new IOException($"target {TargetName} could not complete the command (iSCSI response 0x{pdu.Response:x2})"));
+            return;
+        }
+        byte[]? sense = null;
+        var data = pdu.Data.Span;
+        if (data.Length >= 2)
+        {
+            int senseLength = Math.Min((data[0] << 8) | data[1], data.Length - 2);
+            if (senseLength > 0) sense = data.Slice(2, senseLength).ToArray();
+        }
+        slot.TryComplete(new ScsiResult(pdu.Status, sense, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
+    }
+
+    private void OnReadyToTransfer(Pdu pdu)
+    {
+        UpdateWindow(pdu);
+        var slot = FindSlot(pdu.InitiatorTaskTag)
+            ?? throw new ProtocolException($"R2T for unknown task 0x{pdu.InitiatorTaskTag:x8}");
+        long offset = pdu.BufferOffset, length = pdu.DesiredDataTransferLength;
+        if (!slot.Command.IsWrite || length == 0 || offset + length > slot.Command.WriteBuffer.Length)
+            throw new ProtocolException($"R2T asks for offset {offset} length {length}, outside the {slot.Command.WriteBuffer.Length}-byte write");
+        uint ttt = pdu.TargetTransferTag;
+        // Send from another task: the receive loop must keep reading while the data goes out.
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await using var writer = await _connection.LockForWritingAsync(_closing.Token).ConfigureAwait(false);
+                await WriteDataOutAsync(writer, slot, ttt, (int)offset, (int)length, _closing.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Fail(new SessionLostException($"sending data to {TargetName} at {Portal} failed: {e.Message}", e));
+            }
+        });
+    }
+
+    private async ValueTask OnNopInAsync(Pdu pdu, CancellationToken ct)
+    {
+        UpdateWindow(pdu);
+        await _connection.Reader.ReadDataAsync(pdu, ct).ConfigureAwait(false);
+        if (pdu.TargetTransferTag != Pdu.ReservedTag)
+        {
+            // The target pings us: answer with its TTT and the same data.
+            UpdateStatSN(pdu.StatSN);
+            var reply = new Pdu(Opcode.NopOut, immediate: true);
+            reply.Lun = pdu.Lun;
+            reply.InitiatorTaskTag = Pdu.ReservedTag;
+            reply.TargetTransferTag = pdu.TargetTransferTag;
+            lock (_sequenceLock) { reply.CmdSN = _nextCmdSN; reply.ExpStatSN = _expStatSN; }
+            if (pdu.DataSegmentLength > 0) reply.SetData(pdu.Data.ToArray());
+            _ = SendControlAsync(reply);
+            return;
+        }
+        if (pdu.InitiatorTaskTag != Pdu.ReservedTag)
+        {
+            UpdateStatSN(pdu.StatSN);
+            if (_controlWaiters.TryRemove(pdu.InitiatorTaskTag, out var waiter)) waiter.TrySetResult(null);
+        }
+    }
+
+    private async Task SendControlAsync(Pdu pdu)
+    {
+        try { await _connection.SendAsync(pdu, _closing.Token).ConfigureAwait(false); }
+        catch (Exception e) { Fail(new SessionLostException($"sending to {Portal} failed: {e.Message}", e)); }
+        finally { pdu.Dispose(); }
+    }
+
+    private async ValueTask OnAsyncMessageAsync(Pdu pdu, CancellationToken ct)
+    {
+        UpdateWindow(pdu);
+        UpdateStatSN(pdu.StatSN);
+        await _connection.Reader.SkipDataAsync(pdu, ct).ConfigureAwait(false);
+        byte asyncEvent = pdu.Bhs[36];
+        switch (asyncEvent)
+        {
+            case 0: break; // SCSI asynchronous event: sense only, nothing to do here
+            case 1:
+                TargetEvent?.Invoke($"target {TargetName} at {Portal} requests logout within {pdu.U16(42)} s");
+                _ = Task.Run(() => LogoutAsync(CancellationToken.None));
+                break;
+            case 2:
+            case 3:
+                TargetEvent?.Invoke($"target {TargetName} at {Portal} will drop the {(asyncEvent == 2 ? "connection" : "session")}");
+                break;
+            case 4:
+                TargetEvent?.Invoke($"target {TargetName} at {Portal} requests parameter renegotiation (ignored)");
+                break;
+            default:
+                TargetEvent?.Invoke($"target {TargetName} at {Portal} sent asynchronous event {asyncEvent}");
+                break;
+        }
+    }
+
+    private async ValueTask OnRejectAsync(Pdu pdu, CancellationToken ct)
+    {
+        UpdateWindow(pdu);
+        UpdateStatSN(pdu.StatSN);
+        await _connection.Reader.ReadDataAsync(pdu, ct).ConfigureAwait(false);
+        byte reason = pdu.Response;
+        var rejected = pdu.Data.Span;
+        if (rejected.Length < Pdu.BhsLength) throw new ProtocolException($"target rejected a PDU (reason 0x{reason:x2}) without quoting it");
+        uint itt = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(rejected[16..]);
+        var error = new IOException($"target {TargetName} rejected a {(Opcode)(rejected[0] & 0x3F)} PDU (reason 0x{reason:x2})");
+        if (FindSlot(itt) is { } slot) slot.TryFail(error);
+        else if (_controlWaiters.TryRemove(itt, out var waiter)) waiter.TrySetException(error);
+    }
+
+    private async ValueTask OnControlResponseAsync(Pdu pdu, CancellationToken ct)
+    {
+        UpdateWindow(pdu);
+        UpdateStatSN(pdu.StatSN);
+        await _connection.Reader.ReadDataAsync(pdu, ct).ConfigureAwait(false);
+        if (_controlWaiters.TryRemove(pdu.InitiatorTaskTag, out var waiter)) waiter.TrySetResult(pdu);
+        else pdu.Dispose();
+    }
+
+    /// <summary>Sends a non-SCSI request that takes a CmdSN (Text, Logout, NOP, TMF) and waits for its answer PDU.</summary>
+    private async Task<Pdu?> RequestAsync(Pdu request, bool immediate, CancellationToken ct)
+    {
+        ThrowIfFailed();
+        uint itt = Interlocked.Increment(ref _nextControlItt) | 0x8000_0000;
+        if (itt == Pdu.ReservedTag) itt = Interlocked.Increment(ref _nextControlItt) | 0x8000_0000;
+        request.InitiatorTaskTag = itt;
+        request.Immediate = immediate;
+        var waiter = new TaskCompletionSource<Pdu?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _controlWaiters[itt] = waiter;
+        try
+        {
+            await using (var writer = await _connection.LockForWritingAsync(ct).ConfigureAwait(false))
+            {
+                lock (_sequenceLock)
+                {
+                    request.CmdSN = immediate ? _nextCmdSN : _nextCmdSN++;
+                    request.ExpStatSN = _expStatSN;
+                }
+                await writer.WriteAsync(request, ct).ConfigureAwait(false);
+            }
+            return await waiter.Task.WaitAsync(Options.Timeout, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new IOException($"target {TargetName} at {Portal} did not answer a {request.Opcode} within {Options.Timeout.TotalSeconds:0} s");
+        }
+        finally
+        {
+            _controlWaiters.TryRemove(itt, out _);
+        }
+    }
+
+    /// <summary>Sends a NOP-Out ping and waits for the NOP-In; returns the round-trip time.</summary>
+    public async Task<TimeSpan> PingAsync(CancellationToken ct = default)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var nop = new Pdu(Opcode.NopOut);
+        nop.TargetTransferTag = Pdu.ReservedTag;
+        await RequestAsync(nop, immediate: true, ct).ConfigureAwait(false);
+        return System.Diagnostics.Stopwatch.GetElapsedTime(started);
+    }
+
+    /// <summary>A Text request/response exchange, following the Continue bit for long answers (SendTargets).</summary>
+    public async Task<TextKeys> TextAsync(TextKeys keys, CancellationToken ct = default)
+    {
+        var answer = new MemoryStream();
+        uint ttt = Pdu.ReservedTag;
+        byte[] payload = keys.Encode();
+        for (int round = 0; round < 1024; round++)
+        {
+            using var request = new Pdu(Opcode.TextRequest);
+            request.TargetTransferTag = ttt;
+            request.SetData(payload);
+            using var response = await RequestAsync(request, immediate: false, ct).ConfigureAwait(false)
+                ?? throw new ProtocolException("no Text response");
+            if (answer.Length + response.DataSegmentLength > 16 * 1024 * 1024)
+                throw new ProtocolException("Text response longer than 16 MiB");
+            answer.Write(response.Data.Span);
+            bool more = (response.Flags & 0x40) != 0;
+            if (!more && response.Final) return TextKeys.Parse(answer.ToArray());
+            ttt = response.TargetTransferTag;
+            payload = [];
+        }
+        throw new ProtocolException("Text response did not end after 1024 PDUs");
+    }
+
+    /// <summary>Logs out (closes the session) and closes the connection. Safe to call more than once.</summary>
+    public async Task LogoutAsync(CancellationToken ct = default)
+    {
+        if (Interlocked.Exchange(ref _loggedOut, 1) != 0 || Failure is not null)
+        {
+            await DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            using var logout = new Pdu(Opcode.LogoutRequest);
+            logout.Flags = 0x80; // reason 0: close the session
+            using var response = await RequestAsync(logout, immediate: true, ct).ConfigureAwait(false);
+            if (response is not null && response.Response != 0)
+                throw new IOException($"target {TargetName} refused the logout (response {response.Response})");
+        }
+        finally
+        {
+            await DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (Failure is { } failure) throw failure as SessionLostException ?? new SessionLostException(failure.Message, failure);
+    }
+
+    private void Fail(Exception error)
+    {
+        if (Interlocked.CompareExchange(ref _failure, error, null) != null) return;
+        _connection.Abort();
+        foreach (var slot in _slots) slot.TryFail(error);
+        foreach (var waiter in _controlWaiters.Values) waiter.TrySetException(error);
+        _windowOpened.TrySetException(error);
+        if (Volatile.Read(ref _loggedOut) == 0) Lost?.Invoke(error);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Interlocked.Exchange(ref _loggedOut, 1);
+        Fail(new SessionLostException($"session to {TargetName} at {Portal} was closed"));
+        _closing.Cancel();
+        try { await _receiveLoop.ConfigureAwait(false); } catch { /* already reported through Fail */ }
+        await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,62 @@
+using System.Threading.Tasks.Sources;
+using IscsiUp.Initiator.Scsi;
+
+namespace IscsiUp.Initiator.Session;
+
+/// <summary>
+/// One task slot of a session: the command in flight under an Initiator Task Tag and the awaitable its caller
+/// waits on. Slots are reused (no allocation per command); the ITT carries a generation so a late PDU for a
+/// finished command cannot touch the next one.
+/// </summary>
+internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
+{
+    private ManualResetValueTaskSourceCore<ScsiResult> _core = new() { RunContinuationsAsynchronously = true };
+    private int _completed;
+
+    public PendingCommand(int slot) => Slot = slot;
+
+    public int Slot { get; }
+    public uint Generation { get; private set; }
+    public uint Itt => (Generation << 16) | (uint)Slot;
+    public ScsiCommand Command { get; private set; }
+    public uint CmdSN { get; set; }
+    /// <summary>Bytes of read data received so far (for sanity checks against the final status).</summary>
+    public int BytesReceived { get; set; }
+    /// <summary>True once the command PDU has a CmdSN and is being written.</summary>
+    public bool Sent { get; set; }
+
+    public void Start(ScsiCommand command)
+    {
+        Generation = (Generation + 1) & 0x7FFF;
+        if (Generation == 0) Generation = 1;
+        Command = command;
+        BytesReceived = 0;
+        Sent = false;
+        _completed = 0;
+        _core.Reset();
+    }
+
+    public ValueTask<ScsiResult> Task => new(this, _core.Version);
+
+    /// <summary>Completes once; later calls (a duplicate response, a failure after success) are ignored.</summary>
+    public bool TryComplete(ScsiResult result)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0) return false;
+        _core.SetResult(result);
+        return true;
+    }
+
+    public bool TryFail(Exception error)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0) return false;
+        _core.SetException(error);
+        return true;
+    }
+
+    public bool IsCompleted => Volatile.Read(ref _completed) != 0;
+
+    public ScsiResult GetResult(short token) => _core.GetResult(token);
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}

@@ -1,0 +1,1 @@
+namespace IscsiUp.MountManager; internal static class Placeholder {}
