@@ -1,22 +1,75 @@
+using System.Net;
+using System.Net.Sockets;
+using IscsiUp.Initiator.Nbd;
+using IscsiUp.Initiator.Nbd.Kernel;
 using IscsiUp.Initiator.Scsi;
 
 namespace IscsiUp.Cli.Sessions;
 
-/// <summary>Makes the LUN reachable as the user asked: an NBD socket for userspace clients, or a kernel /dev/nbdX.</summary>
+/// <summary>
+/// Makes the LUN reachable as the user asked: an NBD socket for userspace clients (--nbd-listen, --nbd-unix)
+/// or a kernel /dev/nbdX (--nbd-device). Stopping detaches the kernel device first, then closes the sockets.
+/// </summary>
 public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsyncDisposable
 {
+    private NbdServer? _server;
+    private KernelNbdDevice? _device;
+
     /// <summary>Starts serving and returns what to show as the session's device ("" when nothing is exposed).</summary>
-    public Task<string> StartAsync(ScsiDisk disk, CancellationToken ct)
+    public async Task<string> StartAsync(ScsiDisk disk, string exportName, CancellationToken ct)
     {
-        if (request.NbdDevice is not null)
-            throw new UserError("kernel attach (--nbd-device) is not available in this build; use --nbd-listen HOST:PORT or --nbd-unix PATH");
-        if (request.NbdListen is not null || request.NbdUnix is not null)
-            throw new UserError("the NBD export is not available in this build");
-        _ = output;
-        return Task.FromResult("");
+        if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return "";
+        var export = new NbdExport(exportName, new ScsiBlockBackend(disk), $"LUN {disk.Lun} of {disk.Session.TargetName}");
+        _server = new NbdServer(export) { Log = message => output.WriteLine($"iscsi-up: {message}") };
+        if (request.NbdListen is { } listen)
+        {
+            var endpoint = _server.ListenTcp(ParseEndpoint(listen));
+            await _server.StartAsync(ct).ConfigureAwait(false);
+            return endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"nbd://[{endpoint.Address}]:{endpoint.Port}/{exportName}" : $"nbd://{endpoint}/{exportName}";
+        }
+        if (request.NbdUnix is { } path)
+        {
+            try { _server.ListenUnix(path); }
+            catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException)
+            {
+                throw new UserError($"cannot listen on unix socket {path}: {e.Message}");
+            }
+            await _server.StartAsync(ct).ConfigureAwait(false);
+            return $"nbd+unix:///{exportName}?socket={path}";
+        }
+        try
+        {
+            _device = await KernelNbdDevice.AttachAsync(_server, export, request.NbdDevice!, $"iscsi-up:{disk.Session.TargetName}:{disk.Lun}", ct).ConfigureAwait(false);
+        }
+        catch (ArgumentException e) { throw new UserError(e.Message); }
+        return _device.DevicePath;
     }
 
-    public Task StopAsync() => Task.CompletedTask;
+    private static IPEndPoint ParseEndpoint(string text)
+    {
+        if (!Initiator.Session.Portal.TryParse(text, out var portal, out var error) || text.IndexOf(':') < 0)
+            throw new UserError(error ?? $"invalid --nbd-listen \"{text}\": expected HOST:PORT, for example 127.0.0.1:10809");
+        IPAddress address = portal!.Host == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(portal.Host, out var parsed) ? parsed
+            : throw new UserError($"invalid --nbd-listen host \"{portal.Host}\": give an IP address");
+        if (!IPAddress.IsLoopback(address))
+            throw new UserError($"refusing to serve NBD on {address}: NBD has no authentication, so only loopback addresses and unix sockets are allowed");
+        return new IPEndPoint(address, portal.Port);
+    }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public async Task StopAsync()
+    {
+        if (_device is { } device)
+        {
+            _device = null;
+            await device.DetachAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+        if (_server is { } server)
+        {
+            _server = null;
+            await server.StopAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 }

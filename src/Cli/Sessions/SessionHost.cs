@@ -27,7 +27,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             var disk = await OpenLunAsync(session, lun, stop).ConfigureAwait(false);
             output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
                              $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
-            string device = await exposure.StartAsync(disk, stop).ConfigureAwait(false);
+            string device = await exposure.StartAsync(disk, $"lun{disk.Lun}", stop).ConfigureAwait(false);
             if (device.Length > 0) output.WriteLine($"Device: {device}");
             record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
                 session.Parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes, "LOGGED_IN");
