@@ -15,36 +15,38 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
 {
     public async Task<int> RunAsync(Action? ready, CancellationToken stop)
     {
-        var session = await IscsiSession.LoginAsync(portal, options, stop).ConfigureAwait(false);
-        var lost = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
-        session.Lost += error => lost.TrySetResult(error);
-        session.TargetEvent += message => output.WriteLine($"iscsi-up: {message}");
+        var session = await RecoveringSession.LoginAsync(portal, options, new RecoveryOptions(), stop).ConfigureAwait(false);
+        var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        session.Failed += error => failed.TrySetResult(error);
+        session.Log += message => output.WriteLine($"iscsi-up: {message}");
         SessionRecord? record = null;
         await using var exposure = new LunExposure(export, output);
         try
         {
-            output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{session.Parameters.TargetPortalGroupTag ?? 1}] successful.");
+            var parameters = session.Current.Parameters;
+            output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{parameters.TargetPortalGroupTag ?? 1}] successful.");
             var disk = await OpenLunAsync(session, lun, stop).ConfigureAwait(false);
+            session.ValidateReconnect = (candidate, token) => CheckSameLunAsync(candidate, disk, token);
             output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
                              $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
             string device = await exposure.StartAsync(disk, $"lun{disk.Lun}", stop).ConfigureAwait(false);
             if (device.Length > 0) output.WriteLine($"Device: {device}");
             record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
-                session.Parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes, "LOGGED_IN");
+                parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes, "LOGGED_IN");
             record.Save();
             output.Flush();
             ready?.Invoke();
 
             var stopped = Task.Delay(Timeout.Infinite, stop);
-            var finished = await Task.WhenAny(stopped, lost.Task).ConfigureAwait(false);
-            if (finished == lost.Task)
+            var finished = await Task.WhenAny(stopped, failed.Task).ConfigureAwait(false);
+            if (finished == failed.Task)
             {
-                Console.Error.WriteLine($"iscsi-up: {lost.Task.Result.Message}");
+                Console.Error.WriteLine($"iscsi-up: {failed.Task.Result.Message}");
                 return ExitCodes.Transport;
             }
             await exposure.StopAsync().ConfigureAwait(false);
             try { await disk.SynchronizeCacheAsync(CancellationToken.None).ConfigureAwait(false); }
-            catch (ScsiException e) { Console.Error.WriteLine($"iscsi-up: warning: {e.Message}"); }
+            catch (IOException e) { Console.Error.WriteLine($"iscsi-up: warning: {e.Message}"); }
             await session.LogoutAsync(CancellationToken.None).ConfigureAwait(false);
             output.WriteLine($"Logout of [target: {options.TargetName}, portal: {portal}] successful.");
             return ExitCodes.Success;
@@ -56,8 +58,17 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         }
     }
 
+    /// <summary>After a reconnect, make sure the target still offers the same LUN (libiscsi does the same).</summary>
+    private static async Task CheckSameLunAsync(IScsiSession candidate, ScsiDisk original, CancellationToken ct)
+    {
+        var again = await ScsiDisk.OpenAsync(candidate, original.Lun, ct).ConfigureAwait(false);
+        if (again.SerialNumber != original.SerialNumber || again.CapacityBytes != original.CapacityBytes)
+            throw new InvalidOperationException($"LUN {original.Lun} changed (serial {original.SerialNumber} -> {again.SerialNumber}, " +
+                                                $"{original.CapacityBytes} -> {again.CapacityBytes} bytes); refusing to write to a different disk");
+    }
+
     /// <summary>The requested LUN, or the first direct-access LUN the target reports.</summary>
-    private static async Task<ScsiDisk> OpenLunAsync(IscsiSession session, int? lun, CancellationToken ct)
+    private static async Task<ScsiDisk> OpenLunAsync(IScsiSession session, int? lun, CancellationToken ct)
     {
         var luns = await ScsiDisk.ReportLunsAsync(session, ct).ConfigureAwait(false);
         if (lun is { } wanted)

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using IscsiUp.Initiator.Session;
 
 namespace IscsiUp.Initiator.Scsi;
 
@@ -12,16 +11,16 @@ namespace IscsiUp.Initiator.Scsi;
 public sealed class ScsiDisk
 {
     private const int MaxRetries = 8;
-    private readonly IscsiSession _session;
+    private readonly IScsiSession _session;
 
-    private ScsiDisk(IscsiSession session, int lun)
+    private ScsiDisk(IScsiSession session, int lun)
     {
         _session = session;
         Lun = lun;
         LunField = LunAddress.Encode(lun);
     }
 
-    public IscsiSession Session => _session;
+    public IScsiSession Session => _session;
     public int Lun { get; }
     public ulong LunField { get; }
     public InquiryData Inquiry { get; private set; } = null!;
@@ -32,7 +31,7 @@ public sealed class ScsiDisk
     public bool SupportsFua { get; private set; }
 
     /// <summary>Opens a LUN: clears pending unit attentions, reads INQUIRY, capacity and the limits VPD pages.</summary>
-    public static async Task<ScsiDisk> OpenAsync(IscsiSession session, int lun, CancellationToken ct = default)
+    public static async Task<ScsiDisk> OpenAsync(IScsiSession session, int lun, CancellationToken ct = default)
     {
         var disk = new ScsiDisk(session, lun);
         await disk.TestUnitReadyAsync(ct).ConfigureAwait(false);
@@ -58,7 +57,7 @@ public sealed class ScsiDisk
     }
 
     /// <summary>Standard INQUIRY of any LUN, to tell disks from controllers before opening one.</summary>
-    public static async Task<InquiryData> ProbeAsync(IscsiSession session, int lun, CancellationToken ct = default)
+    public static async Task<InquiryData> ProbeAsync(IScsiSession session, int lun, CancellationToken ct = default)
     {
         var disk = new ScsiDisk(session, lun);
         await disk.TestUnitReadyAsync(ct).ConfigureAwait(false);
@@ -254,7 +253,7 @@ public sealed class ScsiDisk
     }
 
     /// <summary>REPORT LUNS on LUN 0 of a session: the LUN numbers the target exposes to us.</summary>
-    public static async Task<IReadOnlyList<int>> ReportLunsAsync(IscsiSession session, CancellationToken ct = default)
+    public static async Task<IReadOnlyList<int>> ReportLunsAsync(IScsiSession session, CancellationToken ct = default)
     {
         var cdb = new byte[12];
         var data = new byte[8 + 8 * 256];

@@ -11,7 +11,7 @@ namespace IscsiUp.Initiator.Session;
 /// Data-In straight into the caller's buffer, NOP pings both ways, asynchronous messages and logout.
 /// One receive loop reads every PDU; senders share the connection under its write lock.
 /// </summary>
-public sealed class IscsiSession : IAsyncDisposable
+public sealed class IscsiSession : IScsiSession, IAsyncDisposable
 {
     public const int DefaultQueueDepth = 128;
     private const int MaxRedirects = 3;
@@ -124,8 +124,9 @@ public sealed class IscsiSession : IAsyncDisposable
         catch (Exception e) when (!slot.IsCompleted)
         {
             // Sending failed: the connection is unusable for this command's sequence numbers.
-            Fail(e as IOException ?? new SessionLostException($"sending to {Portal} failed: {e.Message}", e));
-            throw Failure!;
+            Fail(new SessionLostException($"sending to {TargetName} at {Portal} failed: {e.Message}", e));
+            ThrowIfFailed();
+            throw;
         }
         finally
         {
@@ -433,7 +434,7 @@ public sealed class IscsiSession : IAsyncDisposable
     }
 
     /// <summary>Sends a non-SCSI request that takes a CmdSN (Text, Logout, NOP, TMF) and waits for its answer PDU.</summary>
-    private async Task<Pdu?> RequestAsync(Pdu request, bool immediate, CancellationToken ct)
+    private async Task<Pdu?> RequestAsync(Pdu request, bool immediate, CancellationToken ct, TimeSpan? timeout = null)
     {
         ThrowIfFailed();
         uint itt = Interlocked.Increment(ref _nextControlItt) | 0x8000_0000;
@@ -453,11 +454,11 @@ public sealed class IscsiSession : IAsyncDisposable
                 }
                 await writer.WriteAsync(request, ct).ConfigureAwait(false);
             }
-            return await waiter.Task.WaitAsync(Options.Timeout, ct).ConfigureAwait(false);
+            return await waiter.Task.WaitAsync(timeout ?? Options.Timeout, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            throw new IOException($"target {TargetName} at {Portal} did not answer a {request.Opcode} within {Options.Timeout.TotalSeconds:0} s");
+            throw new IOException($"target {TargetName} at {Portal} did not answer a {request.Opcode} within {(timeout ?? Options.Timeout).TotalSeconds:0} s");
         }
         finally
         {
@@ -466,14 +467,17 @@ public sealed class IscsiSession : IAsyncDisposable
     }
 
     /// <summary>Sends a NOP-Out ping and waits for the NOP-In; returns the round-trip time.</summary>
-    public async Task<TimeSpan> PingAsync(CancellationToken ct = default)
+    public async Task<TimeSpan> PingAsync(CancellationToken ct = default, TimeSpan? timeout = null)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var nop = new Pdu(Opcode.NopOut);
         nop.TargetTransferTag = Pdu.ReservedTag;
-        await RequestAsync(nop, immediate: true, ct).ConfigureAwait(false);
+        await RequestAsync(nop, immediate: true, ct, timeout).ConfigureAwait(false);
         return System.Diagnostics.Stopwatch.GetElapsedTime(started);
     }
+
+    /// <summary>Drops the connection at once (a dead peer, a failed ping): pending commands fail with <see cref="SessionLostException"/>.</summary>
+    public void Abort(string reason) => Fail(new SessionLostException(reason));
 
     /// <summary>A Text request/response exchange, following the Continue bit for long answers (SendTargets).</summary>
     public async Task<TextKeys> TextAsync(TextKeys keys, CancellationToken ct = default)
