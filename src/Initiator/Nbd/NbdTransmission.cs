@@ -1,0 +1,390 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+
+namespace IscsiUp.Initiator.Nbd;
+
+/// <summary>
+/// The transmission phase of one NBD connection: a single loop reads requests (and WRITE payloads) in order
+/// and hands each to its own handler; handlers run concurrently against the backend (bounded by
+/// <see cref="NbdTransmissionOptions"/>) and send their replies, possibly out of order, through a shared
+/// write lock. Cookies are echoed untouched. A malformed request, a send failure or the client going away
+/// ends only this connection.
+/// </summary>
+public sealed class NbdTransmission
+{
+    private readonly Stream _input;
+    private readonly NbdReplyWriter _writer;
+    private readonly NbdExport _export;
+    private readonly Action<string>? _log;
+    private readonly string _peer;
+    private readonly NbdRequestLimiter _limiter;
+    private CancellationTokenSource? _cts;
+    private int _failed;
+
+    /// <param name="input">Request stream (should be buffered; only this loop reads it).</param>
+    /// <param name="output">Reply stream (written only under the reply lock).</param>
+    internal NbdTransmission(Stream input, Stream output, NbdExport export, bool structuredReplies,
+        NbdTransmissionOptions options, Action<string>? log, string peer)
+    {
+        _input = input;
+        _writer = new NbdReplyWriter(output, structuredReplies);
+        _export = export;
+        _log = log;
+        _peer = peer;
+        _limiter = new NbdRequestLimiter(Math.Max(1, options.MaxRequestsInFlight), Math.Max(1, options.MaxBytesInFlight));
+    }
+
+    /// <summary>
+    /// Serves the transmission phase only, on a socket that skipped the handshake (the kernel NBD client is
+    /// handed such a socket). Simple replies only. Returns when the client disconnects (NBD_CMD_DISC or close),
+    /// on a protocol error, or when <paramref name="ct"/> is cancelled; the socket is closed on return.
+    /// </summary>
+    public static async Task ServeAsync(Socket socket, NbdExport export, NbdTransmissionOptions? options, Action<string>? log, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ArgumentNullException.ThrowIfNull(export);
+        options ??= NbdTransmissionOptions.Default;
+        string peer = DescribePeer(socket);
+        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        var input = new BufferedStream(stream, options.ReceiveBufferSize);
+        var t = new NbdTransmission(input, stream, export, structuredReplies: false, options, log, peer);
+        await t.RunAsync(ct).ConfigureAwait(false);
+    }
+
+    private static long s_unnamedPeers;
+
+    /// <summary>A short label for log lines: the remote address for TCP, a sequence number for unix sockets.</summary>
+    internal static string DescribePeer(Socket socket)
+    {
+        try
+        {
+            if (socket.RemoteEndPoint is System.Net.IPEndPoint ip)
+                return ip.ToString();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        return $"unix#{Interlocked.Increment(ref s_unnamedPeers)}";
+    }
+
+    /// <summary>Runs the request loop until the connection ends; never throws for client misbehaviour.</summary>
+    internal async Task RunAsync(CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        _cts = cts;
+        var token = cts.Token;
+        byte[] header = new byte[NbdConstants.RequestHeaderLength];
+        bool graceful = false;
+        string reason = "connection ended";
+        try
+        {
+            while (true)
+            {
+                int got = await _input.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, token).ConfigureAwait(false);
+                if (got == 0)
+                {
+                    reason = "client closed the connection";
+                    break;
+                }
+                if (got < header.Length)
+                {
+                    reason = $"client closed the connection inside a request header ({got} of {header.Length} bytes)";
+                    break;
+                }
+                if (!NbdRequest.TryParse(header, out var req))
+                {
+                    reason = $"malformed request: bad magic 0x{BinaryPrimitives.ReadUInt32BigEndian(header):x8}; closing";
+                    break;
+                }
+                if (req.Type == NbdConstants.CmdDisc)
+                {
+                    graceful = true;
+                    reason = "client sent NBD_CMD_DISC";
+                    break;
+                }
+                if (req.Type == NbdConstants.CmdWrite)
+                {
+                    if (req.Length > NbdConstants.MaxPayloadLength)
+                    {
+                        // The payload cannot be skipped cheaply: answer, then hard disconnect.
+                        reason = $"WRITE of {req.Length} bytes exceeds the {NbdConstants.MaxPayloadLength}-byte limit; closing";
+                        await _writer.SendErrorAsync(req.Cookie, NbdConstants.EInval, "write too large", token).ConfigureAwait(false);
+                        break;
+                    }
+                    int len = (int)req.Length;
+                    await _limiter.AcquireAsync(len, token).ConfigureAwait(false);
+                    byte[]? payload = null;
+                    try
+                    {
+                        if (len > 0)
+                        {
+                            payload = ArrayPool<byte>.Shared.Rent(len);
+                            await _input.ReadExactlyAsync(payload.AsMemory(0, len), token).ConfigureAwait(false);
+                        }
+                    }
+                    catch
+                    {
+                        if (payload is not null)
+                            ArrayPool<byte>.Shared.Return(payload);
+                        _limiter.Release(len);
+                        throw;
+                    }
+                    Dispatch(req, payload, len);
+                }
+                else
+                {
+                    long budget = req.Type == NbdConstants.CmdRead && req.Length <= NbdConstants.MaxPayloadLength ? req.Length : 0;
+                    await _limiter.AcquireAsync(budget, token).ConfigureAwait(false);
+                    Dispatch(req, null, budget);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            reason = ct.IsCancellationRequested ? "server stopping" : "connection aborted after a failed reply";
+        }
+        catch (EndOfStreamException)
+        {
+            reason = "client closed the connection inside a WRITE payload";
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            reason = $"connection error: {e.Message}";
+        }
+        finally
+        {
+            // A client that went away gets its in-flight requests cancelled; NBD_CMD_DISC lets them finish.
+            if (!graceful)
+                await cts.CancelAsync().ConfigureAwait(false);
+            await _limiter.WhenIdleAsync().ConfigureAwait(false);
+            Log(reason);
+        }
+    }
+
+    private void Dispatch(NbdRequest req, byte[]? payload, long budget)
+    {
+        _ = Task.Run(() => HandleAsync(req, payload, budget));
+    }
+
+    private async Task HandleAsync(NbdRequest req, byte[]? payload, long budget)
+    {
+        var token = _cts!.Token;
+        try
+        {
+            if (req.Type == NbdConstants.CmdRead)
+                await HandleReadAsync(req, token).ConfigureAwait(false);
+            else
+                await HandleOtherAsync(req, payload, token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Only reply sending gets here: the stream may be half-written, so the connection must end.
+            if (Interlocked.Exchange(ref _failed, 1) == 0 && !token.IsCancellationRequested)
+                Log($"sending reply to {req.CommandName} failed: {e.Message}; closing");
+            try
+            {
+                await _cts.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+        finally
+        {
+            if (payload is not null)
+                ArrayPool<byte>.Shared.Return(payload);
+            _limiter.Release(budget);
+        }
+    }
+
+    /// <summary>Read replies up to this size (header included) go out as one contiguous buffer and one write;
+    /// larger ones keep the data in its own buffer (pool sizes are powers of two: a header in front of a
+    /// power-of-two payload would double the buffer) and are written as header + data under one lock.</summary>
+    private const int ContiguousReadReplyLimit = 64 * 1024;
+
+    private async ValueTask HandleReadAsync(NbdRequest req, CancellationToken token)
+    {
+        if (Validate(req) is { } invalid)
+        {
+            await _writer.SendErrorAsync(req.Cookie, invalid.Error, invalid.Message, token).ConfigureAwait(false);
+            return;
+        }
+        int len = (int)req.Length;
+        int hdr = _writer.ReadReplyHeaderLength;
+        bool contiguous = hdr + len <= ContiguousReadReplyLimit;
+        byte[] buf = ArrayPool<byte>.Shared.Rent(contiguous ? hdr + len : len);
+        byte[]? header = contiguous ? null : ArrayPool<byte>.Shared.Rent(hdr);
+        try
+        {
+            var data = buf.AsMemory(contiguous ? hdr : 0, len);
+            try
+            {
+                if (len > 0)
+                    await NbdBackendIo.ReadAsync(_export, (long)req.Offset, data, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && token.IsCancellationRequested))
+            {
+                var (error, message) = MapError(req, e);
+                await _writer.SendErrorAsync(req.Cookie, error, message, token).ConfigureAwait(false);
+                return;
+            }
+            var head = (header ?? buf).AsSpan(0, hdr);
+            if (!_writer.StructuredReplies)
+            {
+                NbdReplyWriter.WriteSimpleHeader(head, 0, req.Cookie);
+            }
+            else if (len == 0)
+            {
+                NbdReplyWriter.WriteStructuredHeader(head, NbdConstants.ReplyFlagDone, NbdConstants.ReplyTypeNone, req.Cookie, 0);
+                await _writer.WriteAsync(buf.AsMemory(0, NbdConstants.StructuredReplyHeaderLength), token).ConfigureAwait(false);
+                return;
+            }
+            else
+            {
+                // All data is in hand, so one OFFSET_DATA chunk can carry the DONE flag.
+                NbdReplyWriter.WriteStructuredHeader(head, NbdConstants.ReplyFlagDone, NbdConstants.ReplyTypeOffsetData, req.Cookie, (uint)(8 + len));
+                BinaryPrimitives.WriteUInt64BigEndian(head[NbdConstants.StructuredReplyHeaderLength..], req.Offset);
+            }
+            if (header is null)
+                await _writer.WriteAsync(buf.AsMemory(0, hdr + len), token).ConfigureAwait(false);
+            else
+                await _writer.WriteAsync(header.AsMemory(0, hdr), data, token).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+            if (header is not null)
+                ArrayPool<byte>.Shared.Return(header);
+        }
+    }
+
+    private async ValueTask HandleOtherAsync(NbdRequest req, byte[]? payload, CancellationToken token)
+    {
+        if (Validate(req) is { } invalid)
+        {
+            await _writer.SendErrorAsync(req.Cookie, invalid.Error, invalid.Message, token).ConfigureAwait(false);
+            return;
+        }
+        var b = _export.Backend;
+        long offset = (long)req.Offset;
+        long length = req.Length;
+        bool fua = (req.Flags & NbdConstants.CmdFlagFua) != 0;
+        try
+        {
+            switch (req.Type)
+            {
+                case NbdConstants.CmdWrite:
+                    if (length > 0)
+                        await NbdBackendIo.WriteAsync(_export, offset, payload.AsMemory(0, (int)length), fua, token).ConfigureAwait(false);
+                    break;
+                case NbdConstants.CmdFlush:
+                    await b.FlushAsync(token).ConfigureAwait(false);
+                    break;
+                case NbdConstants.CmdTrim:
+                    await NbdBackendIo.TrimAsync(_export, offset, length, fua, token).ConfigureAwait(false);
+                    break;
+                case NbdConstants.CmdWriteZeroes:
+                    bool mayUnmap = (req.Flags & NbdConstants.CmdFlagNoHole) == 0;
+                    await NbdBackendIo.WriteZeroesAsync(_export, offset, length, mayUnmap, fua, token).ConfigureAwait(false);
+                    break;
+                case NbdConstants.CmdCache:
+                    // A hint only; nothing to prefetch into.
+                    break;
+            }
+        }
+        catch (Exception e) when (!(e is OperationCanceledException && token.IsCancellationRequested))
+        {
+            var (error, message) = MapError(req, e);
+            await _writer.SendErrorAsync(req.Cookie, error, message, token).ConfigureAwait(false);
+            return;
+        }
+        await _writer.SendOkAsync(req.Cookie, token).ConfigureAwait(false);
+    }
+
+    /// <summary>Checks a request against the export before touching the backend; null when it is acceptable.</summary>
+    private (uint Error, string Message)? Validate(NbdRequest req)
+    {
+        var b = _export.Backend;
+        ulong size = (ulong)b.Capacity;
+        bool outOfRange = req.Offset > size || req.Length > size - req.Offset;
+        ushort flags = req.Flags;
+        const ushort fuaOnly = NbdConstants.CmdFlagFua;
+        switch (req.Type)
+        {
+            case NbdConstants.CmdRead:
+                if ((flags & ~fuaOnly) != 0)
+                    return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on READ");
+                if (req.Length > NbdConstants.MaxPayloadLength)
+                    return (NbdConstants.EInval, $"read of {req.Length} bytes exceeds the maximum of {NbdConstants.MaxPayloadLength}");
+                if (outOfRange)
+                    return (NbdConstants.EInval, "read beyond the end of the export");
+                return null;
+            case NbdConstants.CmdWrite:
+                if (b.IsReadOnly)
+                    return (NbdConstants.EPerm, "export is read-only");
+                if ((flags & ~fuaOnly) != 0)
+                    return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on WRITE");
+                if (outOfRange)
+                    return (NbdConstants.ENoSpc, "write beyond the end of the export");
+                return null;
+            case NbdConstants.CmdFlush:
+                if (!b.SupportsFlush)
+                    return (NbdConstants.EInval, "flush is not supported by this export");
+                if ((flags & ~fuaOnly) != 0)
+                    return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on FLUSH");
+                return null;
+            case NbdConstants.CmdTrim:
+                if (b.IsReadOnly)
+                    return (NbdConstants.EPerm, "export is read-only");
+                if (!b.SupportsTrim)
+                    return (NbdConstants.EInval, "trim is not supported by this export");
+                if ((flags & ~fuaOnly) != 0)
+                    return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on TRIM");
+                if (outOfRange)
+                    return (NbdConstants.EInval, "trim beyond the end of the export");
+                return null;
+            case NbdConstants.CmdWriteZeroes:
+                if (b.IsReadOnly)
+                    return (NbdConstants.EPerm, "export is read-only");
+                if ((flags & ~(fuaOnly | NbdConstants.CmdFlagNoHole)) != 0)
+                    return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on WRITE_ZEROES");
+                if (outOfRange)
+                    return (NbdConstants.ENoSpc, "write zeroes beyond the end of the export");
+                return null;
+            case NbdConstants.CmdCache:
+                if ((flags & ~fuaOnly) != 0)
+                    return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on CACHE");
+                if (outOfRange)
+                    return (NbdConstants.EInval, "cache beyond the end of the export");
+                return null;
+            case NbdConstants.CmdBlockStatus:
+                return (NbdConstants.EInval, "no metadata context was negotiated");
+            default:
+                return (NbdConstants.EInval, $"unknown command {req.Type}");
+        }
+    }
+
+    private (uint Error, string Message) MapError(NbdRequest req, Exception e)
+    {
+        string where = $"{req.CommandName} offset {req.Offset} length {req.Length}";
+        if (e is BlockBackendException be)
+        {
+            uint error = be.Error switch
+            {
+                BlockError.Io => NbdConstants.EIo,
+                BlockError.NoSpace => NbdConstants.ENoSpc,
+                BlockError.Invalid => NbdConstants.EInval,
+                BlockError.ReadOnly => NbdConstants.EPerm,
+                BlockError.NotSupported => NbdConstants.ENotSup,
+                _ => NbdConstants.EIo,
+            };
+            Log($"{where} failed: {be.Error}: {be.Message}");
+            return (error, be.Message);
+        }
+        Log($"{where} failed with an unexpected {e.GetType().Name}: {e.Message}");
+        return (NbdConstants.EIo, "I/O error");
+    }
+
+    private void Log(string line) => _log?.Invoke($"nbd [{_peer} {_export.Name}]: {line}");
+}
