@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.CommandLine;
 using IscsiUp.Cli;
 using IscsiUp.Cli.Commands;
@@ -17,9 +18,19 @@ if (parsed.Errors.Count > 0)
     Console.Error.WriteLine("Try 'iscsi-up --help' or 'iscsi-up COMMAND --help'.");
     return ExitCodes.InvalidArgument;
 }
+// SIGTERM and Ctrl-C cancel the command's token: a session then detaches, flushes and logs out before exiting.
+using var stop = new CancellationTokenSource();
+using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
+using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
+void Cancel(PosixSignalContext context)
+{
+    context.Cancel = true;
+    stop.Cancel();
+}
 try
 {
-    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+    return await parsed.InvokeAsync(configuration, stop.Token);
 }
 catch (Exception error)
 {

@@ -11,5 +11,6 @@ public static class Paths
     public static string SessionsDir => Path.Combine(RunDir, "sessions");
     public static string InitiatorNameFile => Path.Combine(ConfigDir, "initiatorname.iscsi");
     /// <summary>open-iscsi's file, read when iscsi-up has no name of its own, so both tools present the same name.</summary>
-    public const string OpenIscsiInitiatorNameFile = "/etc/iscsi/initiatorname.iscsi";
+    public static string OpenIscsiInitiatorNameFile =>
+        Environment.GetEnvironmentVariable("ISCSI_UP_OPEN_ISCSI_NAME_FILE") is { Length: > 0 } file ? file : "/etc/iscsi/initiatorname.iscsi";
 }

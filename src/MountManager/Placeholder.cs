@@ -1,1 +1,0 @@
-namespace IscsiUp.MountManager; internal static class Placeholder {}
