@@ -20,6 +20,7 @@ public static class ErrorReporter
     public static (string Message, int Code) Classify(Exception error) => error switch
     {
         UserError user => (user.Message, user.ExitCode),
+        MountManager.MountManagerException mount => (mount.Message, ExitCodes.Error),
         LoginException login => (login.Message, login.Status switch
         {
             LoginStatus.AuthenticationFailure => ExitCodes.AuthenticationFailed,

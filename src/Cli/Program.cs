@@ -9,6 +9,9 @@ var root = new RootCommand("iscsi-up: discover, log in to and mount iSCSI storag
     LoginCommand.Create(),
     LogoutCommand.Create(),
     SessionCommand.Create(),
+    MountCommand.Create(),
+    UmountCommand.Create(),
+    DaemonCommand.Create(),
 };
 
 var parsed = root.Parse(args);

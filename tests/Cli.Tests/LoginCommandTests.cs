@@ -30,7 +30,7 @@ public sealed class LoginCommandTests
         var result = await cli.RunAsync("login", "-T", "iqn.2026-11.org.iscsi-up.test:nope", "-p", target.Portal, "-I", BundledTarget.Client);
 
         Assert.Equal(19, result.ExitCode);
-        Assert.Equal("iscsi-up: target not found: the portal has no target iqn.2026-11.org.iscsi-up.test:nope (run discover to list the targets it offers)",
+        Assert.Equal($"iscsi-up: target not found: the portal has no target iqn.2026-11.org.iscsi-up.test:nope, or does not show it to initiator {BundledTarget.Client} (run discover to list the targets it offers)",
             Assert.Single(result.StderrLines));
     }
 

@@ -13,7 +13,8 @@ public static class LogoutCommand
         var target = CommonOptions.Target(required: false);
         var portal = CommonOptions.Portal(required: false);
         var all = new Option<bool>("--all") { Description = "Log out of every session" };
-        var command = new Command("logout", "Log out of sessions (flush, detach the device, iSCSI logout)") { target, portal, all };
+        var force = new Option<bool>("--force") { Description = "Log out even while the device is mounted (the filesystem will see I/O errors)" };
+        var command = new Command("logout", "Log out of sessions (flush, detach the device, iSCSI logout)") { target, portal, all, force };
         command.SetAction(async (result, ct) =>
         {
             string? name = result.GetValue(target);
@@ -28,11 +29,17 @@ public static class LogoutCommand
                 Console.Error.WriteLine(everything ? "iscsi-up: no active sessions" : $"iscsi-up: no session to {name}{(where is null ? "" : $" at {where}")}");
                 return everything ? ExitCodes.NoObjectsFound : ExitCodes.SessionNotFound;
             }
+            if (!result.GetValue(force))
+            {
+                foreach (var session in matches)
+                    if (MountedAt(session.Device) is { } mountPoint)
+                        throw new UserError($"{session.Device} of session [{session.Id}] is mounted on {mountPoint}; run `iscsi-up umount -m {mountPoint}` first, or logout --force", ExitCodes.Error);
+            }
             int exit = ExitCodes.Success;
             foreach (var session in matches)
             {
                 Console.WriteLine($"Logging out of session [sid: {session.Id}, target: {session.Target}, portal: {session.Portal},{session.GroupTag}]");
-                if (await StopAsync(session.Pid, ct).ConfigureAwait(false))
+                if (await StopAsync(session, ct).ConfigureAwait(false))
                     Console.WriteLine($"Logout of [sid: {session.Id}, target: {session.Target}, portal: {session.Portal},{session.GroupTag}] successful.");
                 else
                 {
@@ -45,8 +52,29 @@ public static class LogoutCommand
         return command;
     }
 
-    private static async Task<bool> StopAsync(int pid, CancellationToken ct)
+    /// <summary>Where the device is mounted, from /proc/self/mounts, or null.</summary>
+    private static string? MountedAt(string device)
     {
+        if (!device.StartsWith("/dev/", StringComparison.Ordinal) || !File.Exists("/proc/self/mounts")) return null;
+        foreach (var line in File.ReadLines("/proc/self/mounts"))
+        {
+            var fields = line.Split(' ');
+            if (fields.Length > 1 && (fields[0] == device || fields[0].StartsWith(device + "p", StringComparison.Ordinal)))
+                return fields[1].Replace("\\040", " ");
+        }
+        return null;
+    }
+
+    private static async Task<bool> StopAsync(SessionRecord session, CancellationToken ct)
+    {
+        if (session.Control is { } control)
+        {
+            // Held by the daemon with other sessions: ask it to end this one only.
+            string answer = await ControlSocket.RequestAsync(control, $"logout {session.Id}", StopTimeout, ct).ConfigureAwait(false);
+            if (answer != "ok") throw new UserError($"the daemon could not log out session [{session.Id}]: {answer}", ExitCodes.Error);
+            return true;
+        }
+        int pid = session.Pid;
         if (Tmds.Linux.LibC.kill(pid, Tmds.Linux.LibC.SIGTERM) != 0) return !SessionRecord.IsAlive(pid);
         var deadline = DateTime.UtcNow + StopTimeout;
         while (DateTime.UtcNow < deadline)

@@ -13,6 +13,9 @@ public sealed record ExportRequest(string? NbdListen, string? NbdUnix, string? N
 /// </summary>
 public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, ExportRequest export, TextWriter output)
 {
+    /// <summary>Set when a daemon holds this session: `logout` asks the daemon through this socket instead of signalling.</summary>
+    public string? ControlSocket { get; init; }
+
     public async Task<int> RunAsync(Action? ready, CancellationToken stop)
     {
         var session = await RecoveringSession.LoginAsync(portal, options, new RecoveryOptions(), stop).ConfigureAwait(false);
@@ -32,7 +35,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             string device = await exposure.StartAsync(disk, $"lun{disk.Lun}", stop).ConfigureAwait(false);
             if (device.Length > 0) output.WriteLine($"Device: {device}");
             record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
-                parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes, "LOGGED_IN");
+                parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes, "LOGGED_IN", ControlSocket);
             record.Save();
             output.Flush();
             ready?.Invoke();

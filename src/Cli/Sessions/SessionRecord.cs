@@ -7,7 +7,7 @@ namespace IscsiUp.Cli.Sessions;
 /// A running session as the process holding it describes it in /run/iscsi-up/sessions/ID.session
 /// (key=value lines), so `session` can list it and `logout` can find the process to stop.
 /// </summary>
-public sealed record SessionRecord(int Id, int Pid, string Target, string Portal, int GroupTag, int Lun, string Initiator, string Device, long CapacityBytes, string State)
+public sealed record SessionRecord(int Id, int Pid, string Target, string Portal, int GroupTag, int Lun, string Initiator, string Device, long CapacityBytes, string State, string? Control = null)
 {
     public string FilePath => Path.Combine(Config.Paths.SessionsDir, $"{Id}.session");
 
@@ -25,6 +25,7 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
             .Append("device=").Append(Device).Append('\n')
             .Append("capacity=").Append(CapacityBytes).Append('\n')
             .Append("state=").Append(State).Append('\n')
+            .Append("control=").Append(Control ?? "").Append('\n')
             .ToString();
         string temp = FilePath + ".tmp";
         File.WriteAllText(temp, text);
@@ -46,7 +47,8 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
                 .ToDictionary(parts => parts[0], parts => parts[1]);
             int Int(string key) => int.Parse(values[key], CultureInfo.InvariantCulture);
             return new SessionRecord(Int("id"), Int("pid"), values["target"], values["portal"], Int("tpgt"), Int("lun"),
-                values["initiator"], values["device"], long.Parse(values["capacity"], CultureInfo.InvariantCulture), values["state"]);
+                values["initiator"], values["device"], long.Parse(values["capacity"], CultureInfo.InvariantCulture), values["state"],
+                values.TryGetValue("control", out var control) && control.Length > 0 ? control : null);
         }
         catch (Exception e) when (e is IOException or FormatException or KeyNotFoundException or OverflowException)
         {

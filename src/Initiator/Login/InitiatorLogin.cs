@@ -384,7 +384,10 @@ public sealed class InitiatorLogin
             string address = keys["TargetAddress"] ?? throw new LoginException($"target {TargetText} redirected the login without saying where");
             throw new LoginRedirectException($"target moved: {TargetText} is now at {address}", address, status);
         }
-        if (status == LoginStatus.AuthenticationFailure && _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1)
+        // Some targets refuse the list itself; others (tgtd) pick 7 but compute it as SHA-1, an old draft's
+        // numbering, and then refuse our SHA-256 answer. Either way MD5 alone is worth one more try.
+        if (_options.Chap is not null && ChapOffer.Count > 1 && status >> 8 == LoginStatus.InitiatorError &&
+            (_chap == ChapStep.AlgorithmsSent || (_chap == ChapStep.ResponseSent && _chapAlgorithm != Chap.Md5)))
             FailedOnChapAlgorithmList = true;
         if (status == LoginStatus.AuthenticationFailure && _options.Chap is null)
             throw new LoginException($"authentication failure: target {TargetText} requires CHAP, and no credentials are configured for initiator {_options.InitiatorName}", status);

@@ -8,6 +8,7 @@ public static class LoginStatus
     public const byte InitiatorError = 2;
     public const byte TargetError = 3;
 
+    public const ushort InitiatorErrorGeneric = 0x0200;
     public const ushort AuthenticationFailure = 0x0201;
     public const ushort AuthorizationFailure = 0x0202;
     public const ushort NotFound = 0x0203;
@@ -26,9 +27,10 @@ public static class LoginStatus
     /// <summary>A one-line explanation naming the target and initiator, with what to do where it is obvious.</summary>
     public static string Describe(ushort status, string? target, string initiator) => status switch
     {
+        InitiatorErrorGeneric => $"initiator error: {Name(target)} refused the login of {initiator} without saying why (check the ACL and CHAP settings on the target)",
         AuthenticationFailure => $"authentication failure: {Name(target)} did not accept the credentials of {initiator} (check the CHAP user name and secret)",
         AuthorizationFailure => $"authorization failure: {Name(target)} does not allow initiator {initiator} (add it to the target's ACL or log in with -I NAME)",
-        NotFound => $"target not found: the portal has no {Name(target)} (run discover to list the targets it offers)",
+        NotFound => $"target not found: the portal has no {Name(target)}, or does not show it to initiator {initiator} (run discover to list the targets it offers)",
         TargetRemoved => $"target removed: {Name(target)} is no longer available at this portal",
         UnsupportedVersion => "the target does not support iSCSI protocol version 0",
         TooManyConnections => $"too many connections: {Name(target)} refused another connection",

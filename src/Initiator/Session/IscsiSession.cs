@@ -114,19 +114,23 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         try
         {
             slot.Start(command);
-            await SendCommandAsync(slot, ct).ConfigureAwait(false);
+            try
+            {
+                await SendCommandAsync(slot, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested && !slot.Sent)
+            {
+                throw; // gave up waiting for the command window: nothing reached the wire
+            }
+            catch (Exception e)
+            {
+                // A half-sent command leaves the connection unusable; whatever the socket said, callers
+                // see one kind of error, the one that tells a recovering session to reconnect.
+                Fail(new SessionLostException($"sending to {TargetName} at {Portal} failed: {e.Message}", e));
+                ThrowIfFailed();
+                throw;
+            }
             return await slot.Task.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested && !slot.Sent)
-        {
-            throw; // gave up waiting for a slot or the command window: nothing reached the wire
-        }
-        catch (Exception e) when (!slot.IsCompleted)
-        {
-            // Sending failed: the connection is unusable for this command's sequence numbers.
-            Fail(new SessionLostException($"sending to {TargetName} at {Portal} failed: {e.Message}", e));
-            ThrowIfFailed();
-            throw;
         }
         finally
         {

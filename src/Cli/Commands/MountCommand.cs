@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Diagnostics;
+using IscsiUp.Cli.Config;
+using IscsiUp.Cli.Sessions;
+using IscsiUp.MountManager;
+using IscsiUp.MountManager.Fstab;
+
+namespace IscsiUp.Cli.Commands;
+
+/// <summary>
+/// `iscsi-up mount -T IQN -p PORTAL -m DIR`: the tutorial's last mile. Logs in if needed (kernel attach),
+/// formats only a blank device, mounts by UUID, records the node as automatic and adds exactly one fstab
+/// line `UUID=... DIR TYPE defaults,_netdev 0 0`.
+/// </summary>
+public static class MountCommand
+{
+    public static Command Create()
+    {
+        var target = CommonOptions.Target(required: true);
+        var portal = CommonOptions.Portal(required: true);
+        var initiator = CommonOptions.InitiatorName();
+        var dir = new Option<string>("--mount-point", "-m") { Description = "Directory to mount on (created when missing)", Required = true };
+        var type = new Option<string>("--type", "-t") { Description = "Filesystem to create on a blank disk: xfs or ext4", DefaultValueFactory = _ => "xfs" };
+        type.AcceptOnlyFromAmong("xfs", "ext4");
+        var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN)" };
+        var force = new Option<bool>("--force-format") { Description = "Format even if the disk already holds a filesystem (destroys it)" };
+        var replace = new Option<bool>("--replace") { Description = "Replace an fstab line that already uses this directory or UUID" };
+        var fstab = new Option<string>("--fstab") { Description = "The fstab to edit", DefaultValueFactory = _ => FstabEditor.DefaultPath };
+        var command = new Command("mount", "Log in if needed, format a blank disk, mount it by UUID and add one _netdev fstab line")
+        {
+            target, portal, initiator, dir, type, lun, force, replace, fstab,
+        };
+        command.SetAction(async (result, ct) =>
+        {
+            var where = CommonOptions.ParsePortal(result.GetValue(portal)!);
+            string name = InitiatorName.Validate(result.GetValue(target)!, "target name");
+            string initiatorName = InitiatorName.Resolve(result.GetValue(initiator));
+            string mountPoint = result.GetValue(dir)!;
+            if (!Path.IsPathRooted(mountPoint)) throw new UserError($"mount point must be an absolute path, not \"{mountPoint}\"");
+
+            var session = FindSession(name, where.ToString());
+            if (session is null)
+            {
+                var args = new List<string> { "login", "-T", name, "-p", where.ToString(), "-I", initiatorName, "--nbd-device", "auto" };
+                if (result.GetValue(lun) is { } n) { args.Add("--lun"); args.Add(n.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
+                int code = await RunSelfAsync(args, ct).ConfigureAwait(false);
+                if (code != 0) return code;
+                session = FindSession(name, where.ToString()) ?? throw new UserError($"login to {name} at {where} did not leave a session");
+            }
+            if (!session.Device.StartsWith("/dev/", StringComparison.Ordinal))
+                throw new UserError($"session [{session.Id}] to {name} serves {session.Device}, not a kernel device; log out and run mount again");
+
+            var service = new MountService(progress: line => Console.WriteLine($"  {line}"));
+            var outcome = await service.MountAsync(session.Device, mountPoint, result.GetValue(type), result.GetValue(force),
+                result.GetValue(replace), result.GetValue(fstab)!, ct).ConfigureAwait(false);
+            new NodeRecord(name, where.ToString(), initiatorName, session.Lun, NodeRecord.Automatic, outcome.Directory, outcome.FsType).Save();
+            Console.WriteLine($"{(outcome.Formatted ? "Formatted" : "Kept the existing")} {outcome.FsType} filesystem UUID={outcome.Uuid} on {outcome.Device}");
+            Console.WriteLine($"Mounted on {outcome.Directory}; {result.GetValue(fstab)}: {outcome.Fstab.Description}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static SessionRecord? FindSession(string target, string portal) =>
+        SessionRecord.LoadAll().FirstOrDefault(s => s.Target == target && s.Portal == portal);
+
+    /// <summary>Runs another iscsi-up command as a child, passing its output through.</summary>
+    internal static async Task<int> RunSelfAsync(IEnumerable<string> args, CancellationToken ct)
+    {
+        string self = Environment.ProcessPath ?? throw new UserError("cannot find this program's path");
+        var start = new ProcessStartInfo(self) { UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "iscsi-up.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var child = Process.Start(start) ?? throw new UserError("cannot start iscsi-up");
+        await child.WaitForExitAsync(ct).ConfigureAwait(false);
+        return child.ExitCode;
+    }
+}

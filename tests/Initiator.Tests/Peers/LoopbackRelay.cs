@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Sockets;
+using IscsiUp.Initiator.Session;
+
+namespace IscsiUp.Initiator.Tests.Peers;
+
+/// <summary>
+/// A TCP relay on 127.0.0.1 in front of a portal that records both directions, so a test can see what was said
+/// on the wire (for example which CHAP algorithm a real target chose). Stops on dispose.
+/// </summary>
+public sealed class LoopbackRelay : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly Portal _upstream;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly MemoryStream _fromTarget = new();
+    private readonly MemoryStream _fromInitiator = new();
+    private readonly List<Task> _pumps = [];
+    private readonly List<TcpClient> _clients = [];
+    private readonly Task _acceptLoop;
+
+    public LoopbackRelay(Portal upstream)
+    {
+        _upstream = upstream;
+        _listener.Start();
+        Portal = new Portal("127.0.0.1", ((IPEndPoint)_listener.LocalEndpoint).Port);
+        _acceptLoop = AcceptAsync();
+    }
+
+    public Portal Portal { get; }
+
+    /// <summary>Everything the target sent so far, all connections joined.</summary>
+    public byte[] FromTarget { get { lock (_fromTarget) return _fromTarget.ToArray(); } }
+
+    public byte[] FromInitiator { get { lock (_fromInitiator) return _fromInitiator.ToArray(); } }
+
+    private async Task AcceptAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                var server = new TcpClient();
+                await server.ConnectAsync(_upstream.Host, _upstream.Port, _stop.Token);
+                lock (_clients) { _clients.Add(client); _clients.Add(server); }
+                lock (_pumps)
+                {
+                    _pumps.Add(PumpAsync(client, server, _fromInitiator));
+                    _pumps.Add(PumpAsync(server, client, _fromTarget));
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    private async Task PumpAsync(TcpClient from, TcpClient to, MemoryStream record)
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            var input = from.GetStream();
+            var output = to.GetStream();
+            while (true)
+            {
+                int n = await input.ReadAsync(buffer, _stop.Token);
+                if (n == 0) break;
+                lock (record) record.Write(buffer, 0, n);
+                await output.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
+            }
+            to.Client?.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // One side went away: take the other down too, as a plain TCP path would.
+            to.Dispose();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        lock (_clients) foreach (var client in _clients) client.Dispose();
+        Task[] pumps;
+        lock (_pumps) pumps = [.. _pumps];
+        try { await Task.WhenAll(pumps.Append(_acceptLoop)).WaitAsync(TimeSpan.FromSeconds(5)); }
+        catch (TimeoutException) { }
+        _stop.Dispose();
+    }
+}
