@@ -61,21 +61,30 @@ public sealed class IscsiConnection : IAsyncDisposable
     /// <summary>Sends one PDU and flushes it to the socket.</summary>
     public async ValueTask SendAsync(Pdu pdu, CancellationToken ct)
     {
-        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            await Writer.WriteAsync(pdu, ct).ConfigureAwait(false);
-            await Writer.FlushAsync(ct).ConfigureAwait(false);
-        }
-        finally { _writeLock.Release(); }
+        await using var scope = await LockForWritingAsync(ct).ConfigureAwait(false);
+        await scope.WriteAsync(pdu, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Takes the write lock for a run of PDUs (for example a Data-Out sequence) flushed once at the end.</summary>
+    /// <summary>
+    /// Takes the write lock for a run of PDUs (for example a Data-Out sequence). The bytes reach the socket
+    /// when the scope ends, unless another writer is already waiting: then that writer's flush carries both,
+    /// so many commands in flight cost one send instead of one each.
+    /// </summary>
     public async ValueTask<WriteScope> LockForWritingAsync(CancellationToken ct)
     {
-        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        Interlocked.Increment(ref _waitingWriters);
+        try
+        {
+            await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waitingWriters);
+        }
         return new WriteScope(this);
     }
+
+    private int _waitingWriters;
 
     public readonly struct WriteScope(IscsiConnection connection) : IAsyncDisposable
     {
@@ -83,7 +92,12 @@ public sealed class IscsiConnection : IAsyncDisposable
 
         public async ValueTask DisposeAsync()
         {
-            try { await connection.Writer.FlushAsync(CancellationToken.None).ConfigureAwait(false); }
+            try
+            {
+                // Safe to leave unflushed: a waiting writer will take the lock next and flush at its end.
+                if (Volatile.Read(ref connection._waitingWriters) == 0)
+                    await connection.Writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            }
             finally { connection._writeLock.Release(); }
         }
     }

@@ -152,7 +152,10 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             if (Parameters.InitialR2T) unsolicited = immediate;
         }
 
-        using var pdu = new Pdu(Opcode.ScsiCommand, final: unsolicited == immediate);
+        var pdu = slot.CommandPdu;
+        pdu.Reset();
+        pdu.Opcode = Opcode.ScsiCommand;
+        pdu.Final = unsolicited == immediate;
         pdu.Flags |= (byte)((command.IsRead ? 0x40 : 0) | (command.IsWrite ? 0x20 : 0) | 0x01 /* SIMPLE task attribute */);
         pdu.Lun = command.Lun;
         pdu.InitiatorTaskTag = slot.Itt;

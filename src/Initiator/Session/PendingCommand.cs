@@ -1,4 +1,5 @@
 using System.Threading.Tasks.Sources;
+using IscsiUp.Initiator.Protocol;
 using IscsiUp.Initiator.Scsi;
 
 namespace IscsiUp.Initiator.Session;
@@ -16,6 +17,8 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
     public PendingCommand(int slot) => Slot = slot;
 
     public int Slot { get; }
+    /// <summary>The command PDU, reused for every command of this slot (no allocation per command).</summary>
+    public Pdu CommandPdu { get; } = new();
     public uint Generation { get; private set; }
     public uint Itt => (Generation << 16) | (uint)Slot;
     public ScsiCommand Command { get; private set; }
