@@ -9,9 +9,12 @@ namespace IscsiUp.Initiator.Nbd;
 /// may go out in any order; a write lock keeps each message contiguous on the wire. Every message is written
 /// with a single stream write (header and data laid out in one buffer by the caller for reads).
 /// </summary>
-internal sealed class NbdReplyWriter(Stream output, bool structuredReplies)
+internal sealed class NbdReplyWriter(Stream socketStream, bool structuredReplies)
 {
     private readonly SemaphoreSlim _lock = new(1, 1);
+    // Replies collect in this buffer; the last writer in a burst pushes them out with one send (see Release).
+    private readonly BufferedStream _output = new(socketStream, 128 * 1024);
+    private int _waiting;
 
     /// <summary>True when the client negotiated NBD_OPT_STRUCTURED_REPLY.</summary>
     public bool StructuredReplies => structuredReplies;
@@ -22,14 +25,14 @@ internal sealed class NbdReplyWriter(Stream output, bool structuredReplies)
     /// <summary>Writes one complete message. Any failure leaves the stream unusable: the caller ends the connection.</summary>
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireAsync(ct).ConfigureAwait(false);
         try
         {
-            await output.WriteAsync(message, ct).ConfigureAwait(false);
+            await _output.WriteAsync(message, ct).ConfigureAwait(false);
         }
         finally
         {
-            _lock.Release();
+            await ReleaseAsync(ct).ConfigureAwait(false);
         }
     }
 
@@ -37,11 +40,33 @@ internal sealed class NbdReplyWriter(Stream output, bool structuredReplies)
     /// replies, where copying the payload behind the header would cost a buffer twice the size).</summary>
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> header, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireAsync(ct).ConfigureAwait(false);
         try
         {
-            await output.WriteAsync(header, ct).ConfigureAwait(false);
-            await output.WriteAsync(payload, ct).ConfigureAwait(false);
+            await _output.WriteAsync(header, ct).ConfigureAwait(false);
+            await _output.WriteAsync(payload, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await ReleaseAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask AcquireAsync(CancellationToken ct)
+    {
+        // Not cancellable: a writer that skipped its flush counts on every waiter taking the lock in turn.
+        ct.ThrowIfCancellationRequested();
+        Interlocked.Increment(ref _waiting);
+        try { await _lock.WaitAsync(CancellationToken.None).ConfigureAwait(false); }
+        finally { Interlocked.Decrement(ref _waiting); }
+    }
+
+    /// <summary>Flushes unless another reply is already waiting for the lock: that one flushes both.</summary>
+    private async ValueTask ReleaseAsync(CancellationToken ct)
+    {
+        try
+        {
+            if (Volatile.Read(ref _waiting) == 0) await _output.FlushAsync(ct).ConfigureAwait(false);
         }
         finally
         {

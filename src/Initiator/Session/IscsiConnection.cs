@@ -72,10 +72,13 @@ public sealed class IscsiConnection : IAsyncDisposable
     /// </summary>
     public async ValueTask<WriteScope> LockForWritingAsync(CancellationToken ct)
     {
+        // Not cancellable: a writer that skipped its flush counts on every waiter taking the lock in turn.
+        // The lock is only held while bytes are written; a dead socket fails those writes and frees it.
+        ct.ThrowIfCancellationRequested();
         Interlocked.Increment(ref _waitingWriters);
         try
         {
-            await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+            await _writeLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
