@@ -11,7 +11,7 @@ public sealed class LoginStatusTests
     [Theory]
     [InlineData(LoginStatus.AuthenticationFailure, "authentication failure", true, true)]
     [InlineData(LoginStatus.AuthorizationFailure, "authorization failure", true, true)]
-    [InlineData(LoginStatus.NotFound, "target not found", true, false)]
+    [InlineData(LoginStatus.NotFound, "target not found", true, true)]
     [InlineData(LoginStatus.TargetRemoved, "target removed", true, false)]
     [InlineData(LoginStatus.ServiceUnavailable, "service unavailable", true, false)]
     [InlineData(LoginStatus.OutOfResources, "out of resources", true, false)]
