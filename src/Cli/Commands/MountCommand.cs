@@ -56,9 +56,33 @@ public static class MountCommand
             new NodeRecord(name, where.ToString(), initiatorName, session.Lun, NodeRecord.Automatic, outcome.Directory, outcome.FsType).Save();
             Console.WriteLine($"{(outcome.Formatted ? "Formatted" : "Kept the existing")} {outcome.FsType} filesystem UUID={outcome.Uuid} on {outcome.Device}");
             Console.WriteLine($"Mounted on {outcome.Directory}; {result.GetValue(fstab)}: {outcome.Fstab.Description}");
+            await EnableBootUnitAsync(ct).ConfigureAwait(false);
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The _netdev line only mounts at boot if iscsi-up.service logs the node in first: enable it where systemd
+    /// runs and the unit is installed, and say so; otherwise tell the administrator what to do.
+    /// </summary>
+    private static async Task EnableBootUnitAsync(CancellationToken ct)
+    {
+        const string unit = "iscsi-up.service";
+        bool systemd = Directory.Exists("/run/systemd/system");
+        bool installed = File.Exists($"/usr/lib/systemd/system/{unit}") || File.Exists($"/etc/systemd/system/{unit}") || File.Exists($"/lib/systemd/system/{unit}");
+        if (!systemd || !installed)
+        {
+            Console.WriteLine($"Note: enable {unit} (systemctl enable {unit}) so this mount comes back at boot.");
+            return;
+        }
+        var start = new ProcessStartInfo("systemctl", ["enable", unit]) { UseShellExecute = false, RedirectStandardError = true };
+        using var process = Process.Start(start)!;
+        string error = await process.StandardError.ReadToEndAsync(ct).ConfigureAwait(false);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        Console.WriteLine(process.ExitCode == 0
+            ? $"Enabled {unit}: the node logs in at boot before _netdev filesystems mount."
+            : $"Warning: could not enable {unit}: {error.Trim()}");
     }
 
     private static SessionRecord? FindSession(string target, string portal) =>
