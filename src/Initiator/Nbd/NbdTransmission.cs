@@ -164,7 +164,8 @@ public sealed class NbdTransmission
 
     private void Dispatch(NbdRequest req, byte[]? payload, long budget)
     {
-        _ = Task.Run(() => HandleAsync(req, payload, budget));
+        // Runs inline up to its first real wait (the iSCSI command in flight): no thread-pool hop per request.
+        _ = HandleAsync(req, payload, budget);
     }
 
     private async Task HandleAsync(NbdRequest req, byte[]? payload, long budget)

@@ -95,7 +95,7 @@ public sealed class KernelNbdDevice : IAsyncDisposable
     }
 
     /// <summary>Loads the nbd module when it is not there yet; says clearly when the kernel has none.</summary>
-    private static void EnsureDriver()
+    public static void EnsureDriver()
     {
         if (Directory.Exists("/sys/module/nbd")) return;
         string detail;
