@@ -29,6 +29,9 @@ public sealed class LoopbackRelay : IAsyncDisposable
 
     public Portal Portal { get; }
 
+    /// <summary>Keep a copy of the traffic (for login inspection); turn off for bulk I/O.</summary>
+    public bool Record { get; set; } = true;
+
     /// <summary>Everything the target sent so far, all connections joined.</summary>
     public byte[] FromTarget { get { lock (_fromTarget) return _fromTarget.ToArray(); } }
 
@@ -67,7 +70,7 @@ public sealed class LoopbackRelay : IAsyncDisposable
             {
                 int n = await input.ReadAsync(buffer, _stop.Token);
                 if (n == 0) break;
-                lock (record) record.Write(buffer, 0, n);
+                if (Record) lock (record) record.Write(buffer, 0, n);
                 await output.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
             }
             to.Client?.Shutdown(SocketShutdown.Send);
@@ -76,6 +79,20 @@ public sealed class LoopbackRelay : IAsyncDisposable
         {
             // One side went away: take the other down too, as a plain TCP path would.
             to.Dispose();
+        }
+    }
+
+    /// <summary>Resets every relayed connection at once (a cable pulled, a NAT forgetting the flow); new connections still pass.</summary>
+    public void CutConnections()
+    {
+        lock (_clients)
+        {
+            foreach (var client in _clients)
+            {
+                try { client.Client.LingerState = new LingerOption(true, 0); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+                client.Dispose();
+            }
+            _clients.Clear();
         }
     }
 

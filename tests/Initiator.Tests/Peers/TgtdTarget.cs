@@ -45,8 +45,8 @@ public sealed class TgtdTarget : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly Process _process;
-    private readonly StringBuilder _log;
+    private Process _process;
+    private StringBuilder _log;
     private readonly string _directory;
     private int _disposed;
 
@@ -296,10 +296,33 @@ public sealed class TgtdTarget : IAsyncDisposable
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5));
     }
 
+    /// <summary>
+    /// A target restart: SIGKILLs tgtd, then starts a new one on the same port and control port over the same
+    /// backing file and configures it again (what an administrator's reboot of the storage server looks like).
+    /// </summary>
+    public async Task RestartAsync(TimeSpan downtime, CancellationToken ct = default)
+    {
+        await KillAsync();
+        _process.Dispose();
+        DeleteControlFiles(ControlPort);
+        await Task.Delay(downtime, ct);
+        var (process, log, error) = await LaunchAsync(Port, ControlPort, ct);
+        if (process is null) throw new InvalidOperationException($"tgtd did not restart on port {Port}: {error}");
+        _process = process;
+        _log = log;
+        await ConfigureAsync(ct);
+    }
+
     /// <summary>SIGSTOPs tgtd: it keeps its sockets open but stops reading them, so the initiator's writes back up.</summary>
     public void Suspend()
     {
         if (kill(_process.Id, SIGSTOP) != 0) throw new InvalidOperationException($"cannot stop tgtd {_process.Id}: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>SIGCONTs a suspended tgtd.</summary>
+    public void Resume()
+    {
+        if (kill(_process.Id, SIGCONT) != 0) throw new InvalidOperationException($"cannot resume tgtd {_process.Id}: errno {Marshal.GetLastPInvokeError()}");
     }
 
     private static async Task KillAsync(Process process)
@@ -345,6 +368,7 @@ public sealed class TgtdTarget : IAsyncDisposable
 
     private const int SIGTERM = 15;
     private const int SIGSTOP = 19;
+    private const int SIGCONT = 18;
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int sig);
