@@ -3,6 +3,8 @@ using System.CommandLine;
 using IscsiUp.Cli;
 using IscsiUp.Cli.Commands;
 
+IscsiUp.Cli.Sessions.IoFlusher.EnsureFor(args);
+
 var root = new RootCommand("iscsi-up: discover, log in to and mount iSCSI storage with a managed initiator")
 {
     DiscoverCommand.Create(),

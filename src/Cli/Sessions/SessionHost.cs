@@ -36,6 +36,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                              $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
             string device = await exposure.StartAsync(disk, $"lun{disk.Lun}", stop).ConfigureAwait(false);
             if (device.Length > 0) output.WriteLine($"Device: {device}");
+            if (export.NbdDevice is not null && !IoFlusher.IsSet)
+                output.WriteLine("iscsi-up: warning: PR_SET_IO_FLUSHER is not set (kernel before 5.6 or no CAP_SYS_RESOURCE): heavy writeback under memory pressure could stall");
             record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
                 parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes, "LOGGED_IN", ControlSocket);
             record.Save();
