@@ -3,6 +3,7 @@ using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
 using IscsiUp.Initiator.Tests.Nbd;
 using IscsiUp.Initiator.Tests.Peers;
+using IscsiUp.TestTarget.Target;
 
 namespace IscsiUp.Initiator.Tests.Recovery;
 
@@ -130,5 +131,60 @@ public sealed class RecoveryUnderLoadTests
 
         Assert.Equal(data, back);
         Assert.Equal(data, target.ReadBacking(8 * 512, data.Length));
+    }
+}
+
+/// <summary>The same fault, with the bundled target restarting over its RAID-5 array (which keeps the bytes).</summary>
+public sealed class BundledTargetRestartTests
+{
+    [Fact]
+    public async Task Bundled_target_restarts_during_verified_writes_lose_nothing()
+    {
+        const string name = "iqn.2026-11.org.iscsi-up.test:restart";
+        const string client = "iqn.2026-11.org.iscsi-up.test:client";
+        using var array = IscsiUp.TestTarget.Storage.Raid5Array.CreateInMemory(3, 1, 32L << 20, 64 * 1024);
+        TargetOptions Options(int port) => new()
+        {
+            TargetName = name, Host = "127.0.0.1", Port = port, Acl = [client],
+            Luns = new Dictionary<int, IscsiUp.TestTarget.Storage.IBlockStorage> { [0] = array },
+        };
+        var target = new IscsiTarget(Options(0));
+        await target.StartAsync();
+        int port = target.Port;
+        var recovery = new RecoveryOptions
+        {
+            NopInterval = TimeSpan.FromSeconds(1), NopTimeout = TimeSpan.FromSeconds(2),
+            FirstRetryDelay = TimeSpan.FromMilliseconds(100), MaxRetryDelay = TimeSpan.FromSeconds(1),
+        };
+        await using var session = await RecoveringSession.LoginAsync(new Portal("127.0.0.1", port),
+            new IscsiUp.Initiator.Login.LoginOptions { InitiatorName = client, TargetName = name }, recovery);
+        var disk = await ScsiDisk.OpenAsync(session, 0);
+        string socket = Path.Combine(Path.GetTempPath(), $"iscsi-up-restart-{Guid.NewGuid():N}.sock");
+        await using var server = new NbdServer(new NbdExport("lun0", new ScsiBlockBackend(disk)));
+        server.ListenUnix(socket);
+        await server.StartAsync();
+        try
+        {
+            var fio = ExternalTool.RunAsync("fio",
+            [
+                "--name=verify", "--ioengine=nbd", $"--uri=nbd+unix:///lun0?socket={socket}", "--rw=randwrite", "--bs=4k",
+                "--iodepth=16", "--size=16M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1",
+            ], TimeSpan.FromMinutes(3));
+            await Task.Delay(300);
+            await target.StopAsync();
+            await Task.Delay(500);
+            target = new IscsiTarget(Options(port));
+            await target.StartAsync();
+            var result = await fio;
+
+            Assert.True(result.ExitCode == 0, $"fio saw errors across a target restart:\n{result}");
+            Assert.True(session.Reconnects >= 1, "the session never reconnected");
+            Assert.True(array.CheckParity().IsClean, "RAID-5 parity is inconsistent after the restart");
+        }
+        finally
+        {
+            await target.DisposeAsync();
+            try { File.Delete(socket); } catch (IOException) { }
+        }
     }
 }
