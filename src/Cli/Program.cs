@@ -14,6 +14,8 @@ var root = new RootCommand("iscsi-up: discover, log in to and mount iSCSI storag
     MountCommand.Create(),
     UmountCommand.Create(),
     DaemonCommand.Create(),
+    NodeCommand.Create(),
+    InameCommand.Create(),
 };
 
 var parsed = root.Parse(args);

@@ -25,7 +25,7 @@ public static partial class InitiatorName
         string generated = Generate();
         try
         {
-            Directory.CreateDirectory(Paths.ConfigDir);
+            Paths.EnsurePrivateDirectory(Paths.ConfigDir);
             File.WriteAllText(Paths.InitiatorNameFile, $"InitiatorName={generated}\n");
         }
         catch (UnauthorizedAccessException) { /* not root: use it for this run only */ }

@@ -26,7 +26,8 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
 
     public void Save()
     {
-        Directory.CreateDirectory(NodesDir);
+        Paths.EnsurePrivateDirectory(Paths.ConfigDir);
+        Paths.EnsurePrivateDirectory(NodesDir);
         var text = new StringBuilder()
             .Append("node.target=").Append(Target).Append('\n')
             .Append("node.portal=").Append(Portal).Append('\n')

@@ -13,4 +13,12 @@ public static class Paths
     /// <summary>open-iscsi's file, read when iscsi-up has no name of its own, so both tools present the same name.</summary>
     public static string OpenIscsiInitiatorNameFile =>
         Environment.GetEnvironmentVariable("ISCSI_UP_OPEN_ISCSI_NAME_FILE") is { Length: > 0 } file ? file : "/etc/iscsi/initiatorname.iscsi";
+
+    /// <summary>Creates a directory readable by root only (0700): sessions, nodes and names are not for other users.</summary>
+    public static string EnsurePrivateDirectory(string path)
+    {
+        if (!Directory.Exists(path))
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
 }

@@ -15,7 +15,7 @@ public sealed class ControlSocket(Func<string, Task<string>> handle) : IDisposab
 
     public void Start(string path, CancellationToken ct)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        Config.Paths.EnsurePrivateDirectory(Path.GetDirectoryName(path)!);
         if (File.Exists(path)) File.Delete(path);
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         _listener.Bind(new UnixDomainSocketEndPoint(path));

@@ -48,7 +48,8 @@ public static class Detached
         Tmds.Linux.LibC.setsid();
         Console.Out.WriteLine(ReadyLine);
         Console.Out.Flush();
-        Directory.CreateDirectory(Config.Paths.SessionsDir);
+        Config.Paths.EnsurePrivateDirectory(Config.Paths.RunDir);
+        Config.Paths.EnsurePrivateDirectory(Config.Paths.SessionsDir);
         var log = new StreamWriter(Path.Combine(Config.Paths.SessionsDir, $"{Environment.ProcessId}.log"), append: true) { AutoFlush = true };
         Console.SetOut(log);
         Console.SetError(log);

@@ -13,7 +13,8 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
 
     public void Save()
     {
-        Directory.CreateDirectory(Config.Paths.SessionsDir);
+        Config.Paths.EnsurePrivateDirectory(Config.Paths.RunDir);
+        Config.Paths.EnsurePrivateDirectory(Config.Paths.SessionsDir);
         var text = new StringBuilder()
             .Append("id=").Append(Id).Append('\n')
             .Append("pid=").Append(Pid).Append('\n')
