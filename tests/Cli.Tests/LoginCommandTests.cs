@@ -13,7 +13,7 @@ public sealed class LoginCommandTests
         using var cli = new CliRun();
 
         var result = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal,
-            "-I", "iqn.2026-11.org.iscsi-up.test:intruder", "--foreground");
+            "-I", "iqn.2026-11.org.iscsi-up.test:intruder", "--foreground", "--nbd-device", "none");
 
         Assert.Equal(19, result.ExitCode);
         Assert.Equal($"iscsi-up: authorization failure: target {BundledTarget.TargetName} does not allow initiator iqn.2026-11.org.iscsi-up.test:intruder (add it to the target's ACL or log in with -I NAME)",
@@ -27,7 +27,7 @@ public sealed class LoginCommandTests
         await using var target = await BundledTarget.StartAsync();
         using var cli = new CliRun();
 
-        var result = await cli.RunAsync("login", "-T", "iqn.2026-11.org.iscsi-up.test:nope", "-p", target.Portal, "-I", BundledTarget.Client);
+        var result = await cli.RunAsync("login", "-T", "iqn.2026-11.org.iscsi-up.test:nope", "-p", target.Portal, "-I", BundledTarget.Client, "--nbd-device", "none");
 
         Assert.Equal(19, result.ExitCode);
         Assert.Equal($"iscsi-up: target not found: the portal has no target iqn.2026-11.org.iscsi-up.test:nope, or does not show it to initiator {BundledTarget.Client} (run discover to list the targets it offers)",
@@ -41,14 +41,14 @@ public sealed class LoginCommandTests
         await using var target = await BundledTarget.StartAsync(new TargetChap("alice", secret));
         using var cli = new CliRun();
 
-        var refused = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client);
+        var refused = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client, "--nbd-device", "none");
         Assert.Equal(24, refused.ExitCode);
         Assert.Contains("requires CHAP", Assert.Single(refused.StderrLines));
 
         string wrong = Path.Combine(cli.Root, "wrong");
         File.WriteAllText(wrong, "not-the-secret\n");
         var denied = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client,
-            "--chap-user", "alice", "--chap-secret-file", wrong);
+            "--chap-user", "alice", "--chap-secret-file", wrong, "--nbd-device", "none");
         Assert.Equal(24, denied.ExitCode);
         Assert.StartsWith("iscsi-up: authentication failure", Assert.Single(denied.StderrLines));
         Assert.DoesNotContain("not-the-secret", denied.Stderr + denied.Stdout);
@@ -56,7 +56,7 @@ public sealed class LoginCommandTests
         string right = Path.Combine(cli.Root, "right");
         File.WriteAllText(right, "s3cret-for-the-test\n");
         var ok = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client,
-            "--chap-user", "alice", "--chap-secret-file", right);
+            "--chap-user", "alice", "--chap-secret-file", right, "--nbd-device", "none");
         Assert.True(ok.ExitCode == 0, ok.ToString());
         Assert.DoesNotContain("s3cret", ok.Stdout + ok.Stderr);
         Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
@@ -81,7 +81,7 @@ public sealed class LoginCommandTests
         Assert.Equal(0, session.ExitCode);
         Assert.Equal($"[1] {target.Portal},1 {BundledTarget.TargetName} lun 0 nbd://127.0.0.1:{nbdPort}/lun0 32 MiB LOGGED_IN\n", session.Stdout);
 
-        var again = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client);
+        var again = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client, "--nbd-device", "none");
         Assert.Equal(15, again.ExitCode);
 
         // A real NBD client writes through iscsi-up into the RAID-5 array.
@@ -108,7 +108,7 @@ public sealed class LoginCommandTests
         await using var target = await BundledTarget.StartAsync();
         using var cli = new CliRun();
         using var process = Process.Start(cli.StartInfo("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client,
-            "--foreground", "--digest", "require"))!;
+            "--foreground", "--digest", "require", "--nbd-device", "none"))!;
         var stdout = new List<string>();
         var ready = new TaskCompletionSource();
         process.OutputDataReceived += (_, e) =>
@@ -168,5 +168,24 @@ public sealed class LoginCommandTests
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
             Assert.True(process.ExitCode == 0, $"{tool} failed: {await stderr}");
         }
+    }
+}
+
+public sealed class LoginDefaultDeviceTests
+{
+    [Fact]
+    public async Task Login_attaches_a_kernel_device_by_default_and_says_so_when_the_kernel_has_no_nbd()
+    {
+        // This machine's kernel has no nbd driver (the kernel lab covers the attach itself): the default must try
+        // the kernel device, fail with one clear line before logging in, and leave no session on the target.
+        if (Directory.Exists("/sys/module/nbd")) Assert.Fail("precondition: this test expects a kernel without the nbd driver (see tests/KernelLab for nbd)");
+        await using var target = await BundledTarget.StartAsync();
+        using var cli = new CliRun();
+
+        var result = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client, "--foreground");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("iscsi-up: this kernel has no nbd driver", Assert.Single(result.StderrLines));
+        Assert.Equal(0, target.Target.TotalSessions);
     }
 }

@@ -18,7 +18,10 @@ public static class LoginCommand
         var initiator = CommonOptions.InitiatorName();
         var timeout = CommonOptions.LoginTimeout();
         var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN the target reports)" };
-        var nbdDevice = new Option<string?>("--nbd-device") { Description = "Attach the LUN to the kernel as auto (a free /dev/nbdX) or /dev/nbdN" };
+        var nbdDevice = new Option<string?>("--nbd-device")
+        {
+            Description = "Attach the LUN to the kernel: auto (a free /dev/nbdX, the default), /dev/nbdN, or none (only hold the session)",
+        };
         var nbdListen = new Option<string?>("--nbd-listen") { Description = "Serve the LUN over NBD on HOST:PORT (loopback only) for userspace clients" };
         var nbdUnix = new Option<string?>("--nbd-unix") { Description = "Serve the LUN over NBD on a unix socket PATH" };
         var foreground = new Option<bool>("--foreground") { Description = "Stay in the foreground until SIGTERM or Ctrl-C, then flush and log out" };
@@ -47,9 +50,11 @@ public static class LoginCommand
                 DataDigest = digestMode,
                 Timeout = TimeSpan.FromSeconds(result.GetValue(timeout)),
             };
-            var export = new ExportRequest(result.GetValue(nbdListen), result.GetValue(nbdUnix), result.GetValue(nbdDevice));
-            int exposures = (export.NbdListen is null ? 0 : 1) + (export.NbdUnix is null ? 0 : 1) + (export.NbdDevice is null ? 0 : 1);
+            string? device = result.GetValue(nbdDevice);
+            var export = new ExportRequest(result.GetValue(nbdListen), result.GetValue(nbdUnix), device == "none" ? null : device);
+            int exposures = (export.NbdListen is null ? 0 : 1) + (export.NbdUnix is null ? 0 : 1) + (device is null ? 0 : 1);
             if (exposures > 1) throw new UserError("choose one of --nbd-device, --nbd-listen and --nbd-unix");
+            if (exposures == 0) export = export with { NbdDevice = "auto" }; // the contract: a kernel device by default
             if (SessionRecord.LoadAll().FirstOrDefault(s => s.Target == options.TargetName && s.Portal == where.ToString()) is { } existing)
                 throw new UserError($"session [{existing.Id}] to {options.TargetName} at {where} already exists (pid {existing.Pid})", ExitCodes.SessionExists);
 

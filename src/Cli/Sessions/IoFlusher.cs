@@ -32,7 +32,14 @@ public static partial class IoFlusher
     }
 
     private static bool ServesKernelDevice(string[] args) =>
-        args.Length > 0 && (args[0] is "daemon" or "mount" || (args[0] == "login" && args.Contains("--nbd-device")));
+        args.Length > 0 && (args[0] is "daemon" or "mount" ||
+                            (args[0] == "login" && !args.Contains("--nbd-listen") && !args.Contains("--nbd-unix") && !HoldsOnly(args)));
+
+    private static bool HoldsOnly(string[] args)
+    {
+        int option = Array.IndexOf(args, "--nbd-device");
+        return option >= 0 && option + 1 < args.Length && args[option + 1] == "none";
+    }
 
     /// <summary>execve of /proc/self/exe with the original argv and the marker added to the environment.</summary>
     private static unsafe void ReExec()
