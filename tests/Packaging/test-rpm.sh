@@ -173,7 +173,7 @@ installed_version=$(DOTNET_ROOT=/nonexistent "$bin" --version 2>&1)
 check "ROOT/usr/bin/iscsi-up --version prints $version ($installed_version)" grep -qE "^$version(\+[0-9a-f]+)?$" <<<"$installed_version"
 help=$(DOTNET_ROOT=/nonexistent "$bin" --help 2>&1)
 missing=""
-for command in discover login session logout mount umount daemon; do
+for command in discover login session logout mount umount node iname daemon; do
   grep -qE "^  $command " <<<"$help" || missing+=" $command"
   DOTNET_ROOT=/nonexistent "$bin" "$command" --help >/dev/null 2>&1 || missing+=" $command--help"
 done
@@ -182,13 +182,13 @@ check "ROOT/usr/bin/iscsi-up --help and COMMAND --help for every command${missin
 # Every option of every command is in the man page.
 if [ -n "${rendered:-}" ]; then
   undocumented="" options=0
-  for command in discover login session logout mount umount daemon; do
+  for command in discover login session logout mount umount node iname daemon; do
     for option in $("$bin" "$command" --help 2>/dev/null | grep -oE '(^|[ ,])--[a-z][a-z0-9-]*' | tr -d ' ,' | sort -u); do
       options=$((options + 1))
       grep -qF -- "$option" <<<"$rendered" || undocumented+=" $command:$option"
     done
   done
-  check "man page: documents all $options options of the 7 commands${undocumented:+ (missing:$undocumented)}" \
+  check "man page: documents all $options options of the 9 commands${undocumented:+ (missing:$undocumented)}" \
     test -z "$undocumented" -a "$options" -gt 20
 fi
 
