@@ -10,8 +10,10 @@ public static class LunAddress
         _ => ((ulong)(0x40 | (lun >> 8)) << 56) | ((ulong)(lun & 0xFF) << 48),
     };
 
+    /// <summary>The LUN number, or -1 for an addressing method or extra levels this code does not use.</summary>
     public static int Decode(ulong field)
     {
+        if ((field & 0x0000_FFFF_FFFF_FFFF) != 0) return -1; // a second addressing level
         int method = (int)(field >> 62);
         int high = (int)(field >> 56) & 0x3F;
         int low = (int)(field >> 48) & 0xFF;

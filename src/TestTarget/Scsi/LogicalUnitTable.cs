@@ -1,3 +1,4 @@
+using LunAddress = IscsiUp.Initiator.Scsi.LunAddress;
 using System.Buffers.Binary;
 
 namespace IscsiUp.TestTarget.Scsi;

@@ -1,3 +1,4 @@
+using LunAddress = IscsiUp.Initiator.Scsi.LunAddress;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
