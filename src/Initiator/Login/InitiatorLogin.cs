@@ -13,6 +13,8 @@ namespace IscsiUp.Initiator.Login;
 public sealed class InitiatorLogin
 {
     private const int MaxRounds = 32;
+    /// <summary>Login texts are a few hundred bytes; this bounds what a hostile target can make us hold.</summary>
+    private const int MaxLoginText = 64 * 1024;
     private const uint LoginItt = 0;
 
     private readonly IscsiConnection _connection;
@@ -60,12 +62,19 @@ public sealed class InitiatorLogin
             FailedOnChapAlgorithmList = _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1;
             throw new LoginException($"the target at {_connection.Portal} closed the connection during login to {TargetText}");
         }
+        catch (FormatException e)
+        {
+            throw new LoginException($"target at {_connection.Portal} sent a malformed login value during login to {TargetText}: {e.Message}");
+        }
         catch (IOException e) when (e is not LoginException and not ProtocolException)
         {
             FailedOnChapAlgorithmList = _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1;
             throw new LoginException($"connection to {_connection.Portal} lost during login: {e.Message}");
         }
     }
+
+    /// <summary>What we declare: discovery answers are small, so open-iscsi's 32768 there.</summary>
+    private int DeclaredMaxRecvDataSegmentLength => _options.IsDiscovery ? Math.Min(_options.MaxRecvDataSegmentLength, 32768) : _options.MaxRecvDataSegmentLength;
 
     private string TargetText => _options.TargetName ?? "the discovery service";
     private IReadOnlyList<int> ChapOffer => _options.ChapAlgorithms ?? Chap.Preferred;
@@ -130,7 +139,7 @@ public sealed class InitiatorLogin
 
     private LoginResult Finish()
     {
-        _parameters.InitiatorMaxRecvDataSegmentLength = _options.MaxRecvDataSegmentLength;
+        _parameters.InitiatorMaxRecvDataSegmentLength = DeclaredMaxRecvDataSegmentLength;
         return new LoginResult(_parameters, _tsih, _cmdSN, _expStatSN, _maxCmdSN, _options.Isid);
     }
 
@@ -159,6 +168,9 @@ public sealed class InitiatorLogin
                 case "CHAP_I" or "CHAP_C" or "CHAP_N" or "CHAP_R":
                     break;
                 case "TargetPortalGroupTag" or "TargetAlias" or "TargetAddress":
+                    if (KeyDefinition.Find(key) is { IsNumeric: true } numeric &&
+                        (!KeyValues.TryParseNumber(value, out long n) || n < numeric.Min || n > numeric.Max))
+                        throw new LoginException($"target at {_connection.Portal} declared {key}={value}, which is out of range");
                     _parameters.Apply(key, value, fromTarget: true);
                     break;
                 default:
@@ -232,7 +244,7 @@ public sealed class InitiatorLogin
         };
         if (_options.IsDiscovery)
         {
-            keys.Add("MaxRecvDataSegmentLength", KeyValues.Format(Math.Min(_options.MaxRecvDataSegmentLength, 32768)));
+            keys.Add("MaxRecvDataSegmentLength", KeyValues.Format(DeclaredMaxRecvDataSegmentLength));
             keys.Add("DefaultTime2Wait", "2");
             keys.Add("DefaultTime2Retain", "0");
             keys.Add("IFMarker", KeyValues.No);
@@ -244,7 +256,7 @@ public sealed class InitiatorLogin
             keys.Add("MaxConnections", "1");
             keys.Add("InitialR2T", KeyValues.Format(_options.InitialR2T));
             keys.Add("ImmediateData", KeyValues.Format(_options.ImmediateData));
-            keys.Add("MaxRecvDataSegmentLength", KeyValues.Format(_options.MaxRecvDataSegmentLength));
+            keys.Add("MaxRecvDataSegmentLength", KeyValues.Format(DeclaredMaxRecvDataSegmentLength));
             keys.Add("MaxBurstLength", KeyValues.Format(_options.MaxBurstLength));
             keys.Add("FirstBurstLength", KeyValues.Format(_options.FirstBurstLength));
             keys.Add("DefaultTime2Wait", "2");
@@ -355,6 +367,8 @@ public sealed class InitiatorLogin
             TrackSequence(response);
             ushort status = response.U16(36);
             if (status != 0) ThrowForStatus(status, response);
+            if (text.Length + response.DataSegmentLength > MaxLoginText)
+                throw new ProtocolException($"login text from the target is longer than {MaxLoginText} bytes");
             text.Write(response.Data.Span);
             if ((response.Flags & 0x40) == 0) break;
             // Continue bit: ask for the rest with an empty request in the same stage.

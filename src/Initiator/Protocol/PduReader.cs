@@ -14,8 +14,11 @@ public sealed class PduReader(Stream stream)
     public bool HeaderDigest { get; set; }
     public bool DataDigest { get; set; }
 
-    /// <summary>Largest data segment accepted; a larger one is a protocol error (bounds memory use).</summary>
-    public int MaxDataSegmentLength { get; set; } = 0xFFFFFF;
+    /// <summary>
+    /// Largest data segment accepted; a larger one is a protocol error (bounds memory use). Starts at 8192,
+    /// the limit in force during login (RFC 7143 section 13.12); a session raises it to what it declared.
+    /// </summary>
+    public int MaxDataSegmentLength { get; set; } = 8192;
 
     /// <summary>Reads BHS, AHS and header digest into <paramref name="pdu"/>. Returns false on a clean end of stream before a header.</summary>
     public async ValueTask<bool> ReadHeaderAsync(Pdu pdu, CancellationToken ct)

@@ -49,12 +49,22 @@ public sealed class TextKeys : List<KeyValuePair<string, string>>
             int eq = item.IndexOf((byte)'=');
             if (eq <= 0) throw new ProtocolException($"malformed text parameter \"{Printable(item)}\" (no key=value)");
             if (eq > MaxKeyLength) throw new ProtocolException($"text key longer than {MaxKeyLength} characters");
-            string key = Encoding.UTF8.GetString(item[..eq]);
-            string value = Encoding.UTF8.GetString(item[(eq + 1)..]);
+            foreach (byte c in item[..eq])
+                if (!IsKeyCharacter(c)) throw new ProtocolException($"text key \"{Printable(item[..eq])}\" has a character keys may not contain");
+            string key = Encoding.ASCII.GetString(item[..eq]);
+            string value;
+            try { value = StrictUtf8.GetString(item[(eq + 1)..]); }
+            catch (DecoderFallbackException) { throw new ProtocolException($"the value of text key {key} is not valid UTF-8"); }
             keys.Add(key, value);
         }
         return keys;
     }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>RFC 7143 section 6.1: key names use letters, digits and . - + @ _ only.</summary>
+    private static bool IsKeyCharacter(byte c) =>
+        c is >= (byte)'a' and <= (byte)'z' or >= (byte)'A' and <= (byte)'Z' or >= (byte)'0' and <= (byte)'9' or (byte)'.' or (byte)'-' or (byte)'+' or (byte)'@' or (byte)'_';
 
     private static string Printable(ReadOnlySpan<byte> bytes)
     {

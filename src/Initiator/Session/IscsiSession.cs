@@ -32,6 +32,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
     private TaskCompletionSource _windowOpened = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? _failure;
     private int _loggedOut;
+    private int _nopReplyPending;
 
     private IscsiSession(IscsiConnection connection, LoginOptions options, LoginResult login, int queueDepth)
     {
@@ -89,7 +90,9 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             catch (LoginRedirectException e) when (redirect < MaxRedirects)
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
-                portal = Portal.Parse(e.TargetAddress);
+                if (!Portal.TryParse(e.TargetAddress, out var moved, out var error))
+                    throw new LoginException($"target {options.TargetName} redirected the login to an invalid address: {error}", e.Status);
+                portal = moved!;
             }
             catch (LoginException) when (login.FailedOnChapAlgorithmList && options.Chap is not null && Chap.IsSupported(Chap.Md5))
             {
@@ -134,6 +137,9 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         }
         finally
         {
+            // A Data-Out sequence still being written reads the caller's buffer under this slot's tag: the caller
+            // gets neither back before it is done (rare: a target that completed a write early).
+            while (Volatile.Read(ref slot.DataOutInFlight) > 0) await Task.Delay(1).ConfigureAwait(false);
             _freeSlots.Push(slotIndex);
             _slotsAvailable.Release();
         }
@@ -203,6 +209,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         uint dataSN = 0;
         for (int sent = 0; sent < length;)
         {
+            if (ttt != Pdu.ReservedTag && slot.IsCompleted) return; // the target ended the command early: no more data
             int chunk = Math.Min(maxSegment, length - sent);
             pdu.Reset();
             pdu.Opcode = Opcode.DataOut;
@@ -345,6 +352,8 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         if (!slot.Command.IsWrite || length == 0 || offset + length > slot.Command.WriteBuffer.Length)
             throw new ProtocolException($"R2T asks for offset {offset} length {length}, outside the {slot.Command.WriteBuffer.Length}-byte write");
         uint ttt = pdu.TargetTransferTag;
+        // The slot (and the caller's buffer) stays ours until this send is over: ExecuteAsync waits for it.
+        Interlocked.Increment(ref slot.DataOutInFlight);
         // Send from another task: the receive loop must keep reading while the data goes out.
         _ = Task.Run(async () =>
         {
@@ -356,6 +365,10 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             catch (Exception e)
             {
                 Fail(new SessionLostException($"sending data to {TargetName} at {Portal} failed: {e.Message}", e));
+            }
+            finally
+            {
+                Interlocked.Decrement(ref slot.DataOutInFlight);
             }
         });
     }
@@ -373,8 +386,10 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             reply.InitiatorTaskTag = Pdu.ReservedTag;
             reply.TargetTransferTag = pdu.TargetTransferTag;
             lock (_sequenceLock) { reply.CmdSN = _nextCmdSN; reply.ExpStatSN = _expStatSN; }
+            // One answer in flight at most: a target that pings but does not read cannot make us hoard copies.
+            if (Interlocked.CompareExchange(ref _nopReplyPending, 1, 0) != 0) { reply.Dispose(); return; }
             if (pdu.DataSegmentLength > 0) reply.SetData(pdu.Data.ToArray());
-            _ = SendControlAsync(reply);
+            _ = SendNopReplyAsync(reply);
             return;
         }
         if (pdu.InitiatorTaskTag != Pdu.ReservedTag)
@@ -384,11 +399,15 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         }
     }
 
-    private async Task SendControlAsync(Pdu pdu)
+    private async Task SendNopReplyAsync(Pdu pdu)
     {
         try { await _connection.SendAsync(pdu, _closing.Token).ConfigureAwait(false); }
         catch (Exception e) { Fail(new SessionLostException($"sending to {Portal} failed: {e.Message}", e)); }
-        finally { pdu.Dispose(); }
+        finally
+        {
+            pdu.Dispose();
+            Volatile.Write(ref _nopReplyPending, 0);
+        }
     }
 
     private async ValueTask OnAsyncMessageAsync(Pdu pdu, CancellationToken ct)

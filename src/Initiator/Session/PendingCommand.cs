@@ -25,6 +25,8 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
     public uint CmdSN { get; set; }
     /// <summary>Bytes of read data received so far (for sanity checks against the final status).</summary>
     public int BytesReceived { get; set; }
+    /// <summary>R2T-driven Data-Out sequences being written for this command (the slot is not reused before 0).</summary>
+    public int DataOutInFlight;
     /// <summary>True once the command PDU has a CmdSN and is being written.</summary>
     public bool Sent { get; set; }
 

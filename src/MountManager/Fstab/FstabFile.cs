@@ -95,9 +95,12 @@ public sealed class FstabFile
 
         if (exact.Count == 0 && conflicts.Count == 0)
         {
+            // A file without a final newline keeps having none: our line takes the last place without one,
+            // so removing it again restores the original bytes.
             var terminator = PreferredTerminator();
-            if (_lines.Count > 0 && _lines[^1].Terminator.Length == 0) _lines[^1] = _lines[^1].WithTerminator(terminator);
-            _lines.Add(FstabLine.Parse(newLine, terminator));
+            bool unterminated = _lines.Count > 0 && _lines[^1].Terminator.Length == 0;
+            if (unterminated) _lines[^1] = _lines[^1].WithTerminator(terminator);
+            _lines.Add(FstabLine.Parse(newLine, unterminated ? "" : terminator));
             return new FstabEditResult(FstabChange.Added, _lines.Count, FstabText.ToDisplay(newLine), []);
         }
 
@@ -182,7 +185,13 @@ public sealed class FstabFile
         return new FstabConflictException(message, index + 1, _lines[index].Text);
     }
 
-    private void RemoveLineAt(int index) => _lines.RemoveAt(index);
+    /// <summary>Removes a line; when it was the last one and had no newline, the line before loses its newline too.</summary>
+    private void RemoveLineAt(int index)
+    {
+        bool lastWithoutNewline = index == _lines.Count - 1 && _lines[index].Terminator.Length == 0;
+        _lines.RemoveAt(index);
+        if (lastWithoutNewline && index > 0) _lines[index - 1] = _lines[index - 1].WithTerminator("");
+    }
 
     private string ToByteString()
     {

@@ -32,8 +32,23 @@ public sealed class PduCodecTests
         return stream.ToArray();
     }
 
+    // A full-feature limit: the 8192-byte login default is covered in Reader_starts_with_the_login_phase_limit.
     private static PduReader Reader(byte[] wire, bool headerDigest, bool dataDigest) =>
-        new(new MemoryStream(wire)) { HeaderDigest = headerDigest, DataDigest = dataDigest };
+        new(new MemoryStream(wire)) { HeaderDigest = headerDigest, DataDigest = dataDigest, MaxDataSegmentLength = 262144 };
+
+    [Fact]
+    public async Task Reader_starts_with_the_login_phase_limit()
+    {
+        using var sent = Sample(8193);
+        byte[] wire = await EncodeAsync(sent, false, false);
+        var reader = new PduReader(new MemoryStream(wire));
+        using var received = new Pdu();
+
+        var error = await Assert.ThrowsAsync<ProtocolException>(async () => await reader.ReadHeaderAsync(received, CancellationToken.None));
+
+        Assert.Equal(8192, reader.MaxDataSegmentLength);
+        Assert.Contains("8192", error.Message);
+    }
 
     [Theory]
     [InlineData(0, 0, false, false)]

@@ -54,13 +54,13 @@ public sealed class FstabAddMountTests
     }
 
     [Fact]
-    public void A_file_without_final_newline_gets_one_before_our_line()
+    public void A_file_without_final_newline_gets_one_before_our_line_and_keeps_ending_without_one()
     {
         var file = FstabFile.Parse(Fixtures.NoTrailingNewline);
 
         file.AddMount(Uuid, "/iscsi", "xfs");
 
-        Assert.Equal(Fixtures.NoTrailingNewline + "\n" + Fixtures.OurLine + "\n", file.ToString());
+        Assert.Equal(Fixtures.NoTrailingNewline + "\n" + Fixtures.OurLine, file.ToString());
     }
 
     [Fact]

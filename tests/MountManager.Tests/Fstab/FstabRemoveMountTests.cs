@@ -99,12 +99,12 @@ public sealed class FstabRemoveMountTests
     }
 
     [Fact]
-    public void Removing_a_last_line_without_newline_keeps_the_previous_newline()
+    public void Removing_a_last_line_without_newline_leaves_a_file_without_one()
     {
         var file = FstabFile.Parse($"# head\n{Fixtures.OurLine}");
 
         file.RemoveMount("/iscsi", Uuid);
 
-        Assert.Equal("# head\n", file.ToString());
+        Assert.Equal("# head", file.ToString());
     }
 }
