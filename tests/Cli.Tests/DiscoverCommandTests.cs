@@ -87,3 +87,25 @@ public sealed class DiscoverCommandTests
         return port;
     }
 }
+
+public sealed class DiscoverChapTests
+{
+    [Fact]
+    public async Task Discovery_with_chap_checks_the_secret()
+    {
+        await using var target = await BundledTarget.StartAsync(new IscsiUp.TestTarget.Target.TargetChap("alice", "discovery-secret"u8.ToArray()));
+        using var cli = new CliRun();
+        string right = Path.Combine(cli.Root, "right"), wrong = Path.Combine(cli.Root, "wrong");
+        File.WriteAllText(right, "discovery-secret\n");
+        File.WriteAllText(wrong, "guess\n");
+
+        var denied = await cli.RunAsync("discover", "-p", target.Portal, "-I", BundledTarget.Client, "--chap-user", "alice", "--chap-secret-file", wrong);
+        var allowed = await cli.RunAsync("discover", "-p", target.Portal, "-I", BundledTarget.Client, "--chap-user", "alice", "--chap-secret-file", right);
+
+        Assert.Equal(24, denied.ExitCode);
+        Assert.StartsWith("iscsi-up: authentication failure", Assert.Single(denied.StderrLines));
+        Assert.DoesNotContain("guess", denied.Stdout + denied.Stderr);
+        Assert.True(allowed.ExitCode == 0, allowed.ToString());
+        Assert.Equal($"{target.Portal},1 {BundledTarget.TargetName}\n", allowed.Stdout);
+    }
+}
