@@ -22,18 +22,18 @@ public static class DaemonCommand
             var nodes = NodeRecord.LoadAll().Where(n => n.Startup == NodeRecord.Automatic).ToArray();
             if (nodes.Length == 0) Console.WriteLine("iscsi-up: no automatic nodes in " + NodeRecord.NodesDir);
             var hosts = new List<(NodeRecord Node, CancellationTokenSource Stop, Task<int> Run)>();
-            var readiness = new List<Task>();
+            var readiness = new List<Task<bool>>();
             foreach (var node in nodes)
             {
-                var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var ready = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
                 var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 var task = RunNodeAsync(node, result.GetValue(attempts), ready, stop.Token);
-                _ = task.ContinueWith(_ => ready.TrySetResult(), TaskScheduler.Default);
+                _ = task.ContinueWith(_ => ready.TrySetResult(false), TaskScheduler.Default);
                 hosts.Add((node, stop, task));
                 readiness.Add(ready.Task);
             }
-            await Task.WhenAll(readiness).ConfigureAwait(false);
-            int up = hosts.Count(h => !h.Run.IsCompleted);
+            // Each node reports true once its device is usable, false when it was skipped or ended.
+            int up = (await Task.WhenAll(readiness).ConfigureAwait(false)).Count(logged => logged);
             Console.WriteLine($"iscsi-up: {up} of {nodes.Length} automatic node(s) logged in");
 
             using var control = new ControlSocket(async request =>
@@ -62,7 +62,7 @@ public static class DaemonCommand
         return command;
     }
 
-    private static async Task<int> RunNodeAsync(NodeRecord node, int attempts, TaskCompletionSource ready, CancellationToken stop)
+    private static async Task<int> RunNodeAsync(NodeRecord node, int attempts, TaskCompletionSource<bool> ready, CancellationToken stop)
     {
         var options = new LoginOptions { InitiatorName = node.Initiator, TargetName = node.Target };
         var portal = CommonOptions.ParsePortal(node.Portal);
@@ -74,7 +74,7 @@ public static class DaemonCommand
                 {
                     ControlSocket = ControlSocket.DefaultPath,
                 };
-                return await host.RunAsync(() => ready.TrySetResult(), stop).ConfigureAwait(false);
+                return await host.RunAsync(() => ready.TrySetResult(true), stop).ConfigureAwait(false);
             }
             catch (Exception e) when (!stop.IsCancellationRequested)
             {
@@ -82,7 +82,7 @@ public static class DaemonCommand
                 if (attempt >= attempts || code is ExitCodes.FatalLogin or ExitCodes.AuthenticationFailed or ExitCodes.InvalidArgument)
                 {
                     Console.Error.WriteLine($"iscsi-up: node {node.Target} at {node.Portal} skipped: {message}");
-                    ready.TrySetResult();
+                    ready.TrySetResult(false);
                     return code;
                 }
                 Console.Error.WriteLine($"iscsi-up: node {node.Target} at {node.Portal}: attempt {attempt} of {attempts} failed: {message}");
