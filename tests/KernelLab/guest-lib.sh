@@ -37,6 +37,10 @@ lab_dmesg_lines=$(dmesg | wc -l)
 step() { printf '\n=== [+%ss] %s\n' "$((SECONDS - lab_start))" "$*"; }
 note() { echo "--- $*"; }
 fail() { echo "FAIL: $*"; exit 1; }
+# fail_later REASON: a failed assertion after which the scenario can still check more (the script
+# goes on, but ends with a non-zero status; the first "FAIL: " line stays the reason `run` shows).
+_deferred=()
+fail_later() { echo "FAIL: $*"; _deferred+=("$*"); }
 
 # Echo a command, then run it; a non-zero status is a failure that names the command.
 run() {
@@ -62,6 +66,13 @@ _on_exit() {
     local rc=$? f
     trap - ERR
     set +e
+    mkdir -p "$LAB_RESULTS/iscsi-up"
+    if ((rc == 0 && ${#_deferred[@]} > 0)); then
+        rc=1
+        echo
+        echo "=== ${#_deferred[@]} failed assertion(s) the scenario went on after:"
+        printf '  - %s\n' "${_deferred[@]}"
+    fi
     if ((rc != 0)); then
         echo
         echo "=== diagnostics (status $rc)"
@@ -73,9 +84,12 @@ _on_exit() {
             tail -n 30 "$f"
         done
     fi
-    mkdir -p "$LAB_RESULTS/iscsi-up" && cp -r "$ISCSI_UP_RUN_DIR"/. "$LAB_RESULTS/iscsi-up/" 2> /dev/null
+    # Regular files only: a socket or fifo cannot be created on the 9p share.
+    (cd "$ISCSI_UP_RUN_DIR" 2> /dev/null && find . -type f -exec cp --parents -t "$LAB_RESULTS/iscsi-up/" {} + 2> /dev/null) \
+        || true
     for f in "${_at_exit[@]}"; do eval "$f"; done
-    printf '\n=== %s finished with status %s after %ss\n' "${LAB_SCENARIO:-scenario}" "$rc" "$((SECONDS - lab_start))"
+    printf '\n=== %s%s finished with status %s after %ss\n' "${LAB_SCENARIO:-scenario}" \
+        "$([[ ${LAB_BOOT:-main} == main ]] || echo " (boot $LAB_BOOT, phase ${LAB_PHASE:-main})")" "$rc" "$((SECONDS - lab_start))"
     exit "$rc"
 }
 trap _on_exit EXIT
@@ -132,13 +146,16 @@ capture() {
 # --- the project's test target -----------------------------------------------------------------
 
 TARGET_PID=
-# start_test_target: iscsi-test-target on $PORTAL serving $IQN_DISK to $IQN_CLIENT (RAID-5 3+1
-# of $DISK_SIZE_MIB MiB files in /tmp/raid); returns once it prints its listening line.
+# start_test_target [DIR]: iscsi-test-target on $PORTAL serving $IQN_DISK to $IQN_CLIENT (RAID-5
+# 3+1 of $DISK_SIZE_MIB MiB files in DIR, default /tmp/raid); returns once it prints its listening
+# line.
+# shellcheck disable=SC2120  # DIR is optional
 start_test_target() {
+    local dir=${1:-/tmp/raid}
     command -v iscsi-test-target > /dev/null || fail "iscsi-test-target is not on PATH (LAB_BIN=${LAB_BIN:-})"
-    mkdir -p /tmp/raid
+    mkdir -p "$dir"
     local args=(--portal "$PORTAL" --target "$IQN_DISK" --acl "$IQN_CLIENT"
-                --raid5 3+1 --disk-size "${DISK_SIZE_MIB}M" --dir /tmp/raid)
+                --raid5 3+1 --disk-size "${DISK_SIZE_MIB}M" --dir "$dir")
     echo "+ iscsi-test-target ${args[*]} &"
     iscsi-test-target "${args[@]}" > /tmp/target.out 2> /tmp/target.log &
     TARGET_PID=$!
@@ -162,6 +179,40 @@ stop_test_target() {
     cp /tmp/target.log "$LAB_RESULTS/target.log" 2> /dev/null
     echo "--- iscsi-test-target log (last 30 lines; whole log in results/target.log)"
     tail -n 30 /tmp/target.log 2> /dev/null
+}
+
+# --- systemd boots (LAB_INIT=systemd) ---------------------------------------------------------
+# The setup phase (LAB_PHASE=setup) runs before systemd, with the overlay's /etc writable: it writes
+# units with these helpers. systemd-boot.sh then masks everything else; the check phase
+# (LAB_PHASE=check) runs from lab-check.service once multi-user.target and remote-fs.target are
+# reached, and the VM powers off cleanly after it.
+
+# unit_file NAME: the unit file /etc/systemd/system/NAME, from stdin.
+unit_file() {
+    mkdir -p /etc/systemd/system
+    cat > "/etc/systemd/system/$1"
+    echo "--- /etc/systemd/system/$1:"
+    sed 's/^/  | /' "/etc/systemd/system/$1"
+}
+
+# unit_dropin UNIT NAME: the drop-in /etc/systemd/system/UNIT.d/NAME.conf, from stdin.
+unit_dropin() {
+    mkdir -p "/etc/systemd/system/$1.d"
+    cat > "/etc/systemd/system/$1.d/$2.conf"
+    echo "--- /etc/systemd/system/$1.d/$2.conf:"
+    sed 's/^/  | /' "/etc/systemd/system/$1.d/$2.conf"
+}
+
+# enable_unit NAME...: `systemctl enable` (offline: systemd is not running yet), as a package's
+# post-install script or an administrator would, following the units' [Install] sections.
+enable_unit() {
+    run systemctl enable "$@"
+}
+
+# keep_units NAME...: units from the host image that systemd-boot.sh must not mask.
+keep_units() {
+    mkdir -p /etc/lab
+    printf '%s\n' "$@" >> /etc/lab/keep-units
 }
 
 # --- iscsi-up ----------------------------------------------------------------------------------

@@ -21,6 +21,13 @@
 #                   (default: REPO/out/lab-bin)
 #   LAB_VM_TIMEOUT  hard limit for the whole VM in seconds (default 600)
 #   LAB_QUIET=1     do not stream the console to stdout (it still goes to console.log)
+#   LAB_INIT        plain (default: the script runs as the guest's init) or systemd (the script's
+#                   setup phase runs, then systemd boots as PID 1 and lab-check.service runs its
+#                   check phase; RESULTS_DIR/systemd/ holds what systemd-boot.sh adds to /etc)
+#   LAB_BOOT        the name of this boot in a scenario that boots several times (LAB_BOOT in
+#                   the guest; default "main")
+#   LAB_PERSIST     a host directory shared writable with the guest at /lab/persist (state that
+#                   outlives one boot: `run` gives all boots of a scenario the same one)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,6 +39,10 @@ cache=${LAB_CACHE:-$repo/out/kernel-lab}
 bin=${LAB_BIN:-$repo/out/lab-bin}
 vm_timeout=${LAB_VM_TIMEOUT:-600}
 quiet=${LAB_QUIET:-0}
+init=${LAB_INIT:-plain}
+boot=${LAB_BOOT:-main}
+persist=${LAB_PERSIST:-}
+case $init in plain | systemd) ;; *) echo "run-vm: LAB_INIT must be plain or systemd, not $init" >&2; exit 2 ;; esac
 
 case $(realpath -m "$bin") in
     /tmp | /tmp/* | /run/* | /dev/* | /proc/* | /sys/*)
@@ -45,7 +56,15 @@ version=$("$here/prepare-kernel.sh" "$cache/kernel")
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
 rm -f "$results"/{status,output.log,console.log}
+if [[ -n $persist ]]; then
+    mkdir -p "$persist"
+    persist=$(cd "$persist" && pwd)
+fi
 cp "$script" "$results/guest.sh"
+# Leave the guest time to report before the host pulls the plug.
+guest_timeout=$((vm_timeout > 90 ? vm_timeout - 45 : vm_timeout * 3 / 4))
+rm -rf "$results/systemd"
+[[ $init == systemd ]] && "$here/systemd-boot.sh" host "$results/systemd" "$guest_timeout"
 {
     echo "# written by run-vm.sh for $(basename "$script")"
     printf 'export LAB_BIN=%q\n' "$bin"
@@ -53,8 +72,10 @@ cp "$script" "$results/guest.sh"
     printf 'export LAB_REPO=%q\n' "$repo"
     printf 'export LAB_RESULTS=%q\n' /lab/results
     printf 'export LAB_SCENARIO=%q\n' "$(basename "$script" .sh)"
-    # Leave the guest time to report before the host pulls the plug.
-    printf 'LAB_TIMEOUT=%q\n' "$((vm_timeout > 90 ? vm_timeout - 45 : vm_timeout * 3 / 4))"
+    printf 'export LAB_INIT=%q\n' "$init"
+    printf 'export LAB_BOOT=%q\n' "$boot"
+    [[ -n $persist ]] && printf 'export LAB_PERSIST=%q\n' /lab/persist
+    printf 'LAB_TIMEOUT=%q\n' "$guest_timeout"
 } > "$results/guest.env"
 
 # shellcheck disable=SC2054  # the commas belong to qemu options
@@ -68,6 +89,7 @@ qemu=(
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$results,mount_tag=results,security_model=none,multidevs=remap"
 )
+[[ -n $persist ]] && qemu+=(-virtfs "local,path=$persist,mount_tag=persist,security_model=none,multidevs=remap")
 
 start=$SECONDS
 set +e
@@ -81,9 +103,19 @@ fi
 set -e
 elapsed=$((SECONDS - start))
 
-if [[ -s $results/status ]]; then
+timed_out=0
+((qemu_rc == 124 || qemu_rc == 137)) && timed_out=1
+if grep -aq '^lab-watchdog: ' "$results/console.log" 2> /dev/null; then
+    # systemd boots: the guest's own watchdog forced the poweroff (a boot or shutdown that hung).
+    echo "run-vm: $(grep -a -m1 '^lab-watchdog: ' "$results/console.log" | tr -d '\r')" >&2
+    rc=124
+    [[ -s $results/status && $(<"$results/status") != 0 ]] && rc=$(<"$results/status")
+elif ((timed_out)) && [[ $(cat "$results/status" 2> /dev/null) == 0 ]]; then
+    echo "run-vm: the guest script passed but the VM did not power off within ${vm_timeout}s (a hung shutdown? see $results/console.log)" >&2
+    rc=124
+elif [[ -s $results/status ]]; then
     rc=$(<"$results/status")
-elif ((qemu_rc == 124 || qemu_rc == 137)); then
+elif ((timed_out)); then
     echo "run-vm: VM killed after the hard timeout of ${vm_timeout}s (see $results/console.log)" >&2
     rc=124
 else
