@@ -91,11 +91,7 @@ public static class MountCommand
     /// <summary>Runs another iscsi-up command as a child, passing its output through.</summary>
     internal static async Task<int> RunSelfAsync(IEnumerable<string> args, CancellationToken ct)
     {
-        string self = Environment.ProcessPath ?? throw new UserError("cannot find this program's path");
-        var start = new ProcessStartInfo(self) { UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "iscsi-up.dll"));
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        using var child = Process.Start(start) ?? throw new UserError("cannot start iscsi-up");
+        using var child = Process.Start(SelfCommand.StartInfo(args)) ?? throw new UserError("cannot start iscsi-up");
         await child.WaitForExitAsync(ct).ConfigureAwait(false);
         return child.ExitCode;
     }

@@ -14,19 +14,10 @@ public static class Detached
 
     public static async Task<int> StartAsync(CancellationToken ct)
     {
-        string self = Environment.ProcessPath ?? throw new UserError("cannot find this program's path to start the session process");
-        var start = new ProcessStartInfo(self)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        // A framework-dependent run (dotnet iscsi-up.dll) needs the dll as the first argument again.
-        var args = Environment.GetCommandLineArgs();
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "iscsi-up.dll"));
-        foreach (var arg in args.Skip(1)) start.ArgumentList.Add(arg);
-        start.ArgumentList.Add("--foreground");
+        var start = SelfCommand.StartInfo(Environment.GetCommandLineArgs().Skip(1).Append("--foreground"));
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.RedirectStandardInput = true;
         start.Environment[ChildVariable] = "1";
         using var child = Process.Start(start) ?? throw new UserError("cannot start the session process");
         child.StandardInput.Close();
