@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using IscsiUp.Initiator.Io;
 
 namespace IscsiUp.Initiator.Nbd;
 
@@ -9,30 +10,38 @@ namespace IscsiUp.Initiator.Nbd;
 /// may go out in any order; a write lock keeps each message contiguous on the wire. Every message is written
 /// with a single stream write (header and data laid out in one buffer by the caller for reads).
 /// </summary>
-internal sealed class NbdReplyWriter(Stream socketStream, bool structuredReplies)
+internal sealed class NbdReplyWriter
 {
-    private readonly SemaphoreSlim _lock = new(1, 1);
-    // Replies collect in this buffer; the last writer in a burst pushes them out with one send (see Release).
-    private readonly BufferedStream _output = new(socketStream, 128 * 1024);
-    private int _waiting;
+    // Replies collect in this buffer; the last writer in a burst pushes them out with one send.
+    private readonly BufferedStream _output;
+    private readonly CoalescingWriteLock _lock;
+
+    private readonly bool _structuredReplies;
+
+    public NbdReplyWriter(Stream socketStream, bool structuredReplies)
+    {
+        _output = new BufferedStream(socketStream, 128 * 1024);
+        _lock = new CoalescingWriteLock(_output);
+        _structuredReplies = structuredReplies;
+    }
 
     /// <summary>True when the client negotiated NBD_OPT_STRUCTURED_REPLY.</summary>
-    public bool StructuredReplies => structuredReplies;
+    public bool StructuredReplies => _structuredReplies;
 
     /// <summary>Bytes a read reply needs in front of its data (simple: 16, structured: 20 + 8 offset).</summary>
-    public int ReadReplyHeaderLength => structuredReplies ? NbdConstants.StructuredReplyHeaderLength + 8 : NbdConstants.SimpleReplyHeaderLength;
+    public int ReadReplyHeaderLength => _structuredReplies ? NbdConstants.StructuredReplyHeaderLength + 8 : NbdConstants.SimpleReplyHeaderLength;
 
     /// <summary>Writes one complete message. Any failure leaves the stream unusable: the caller ends the connection.</summary>
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
     {
-        await AcquireAsync(ct).ConfigureAwait(false);
+        await _lock.EnterAsync(ct).ConfigureAwait(false);
         try
         {
             await _output.WriteAsync(message, ct).ConfigureAwait(false);
         }
         finally
         {
-            await ReleaseAsync(ct).ConfigureAwait(false);
+            await _lock.ExitAsync(ct).ConfigureAwait(false);
         }
     }
 
@@ -40,7 +49,7 @@ internal sealed class NbdReplyWriter(Stream socketStream, bool structuredReplies
     /// replies, where copying the payload behind the header would cost a buffer twice the size).</summary>
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> header, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
-        await AcquireAsync(ct).ConfigureAwait(false);
+        await _lock.EnterAsync(ct).ConfigureAwait(false);
         try
         {
             await _output.WriteAsync(header, ct).ConfigureAwait(false);
@@ -48,29 +57,7 @@ internal sealed class NbdReplyWriter(Stream socketStream, bool structuredReplies
         }
         finally
         {
-            await ReleaseAsync(ct).ConfigureAwait(false);
-        }
-    }
-
-    private async ValueTask AcquireAsync(CancellationToken ct)
-    {
-        // Not cancellable: a writer that skipped its flush counts on every waiter taking the lock in turn.
-        ct.ThrowIfCancellationRequested();
-        Interlocked.Increment(ref _waiting);
-        try { await _lock.WaitAsync(CancellationToken.None).ConfigureAwait(false); }
-        finally { Interlocked.Decrement(ref _waiting); }
-    }
-
-    /// <summary>Flushes unless another reply is already waiting for the lock: that one flushes both.</summary>
-    private async ValueTask ReleaseAsync(CancellationToken ct)
-    {
-        try
-        {
-            if (Volatile.Read(ref _waiting) == 0) await _output.FlushAsync(ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            _lock.Release();
+            await _lock.ExitAsync(ct).ConfigureAwait(false);
         }
     }
 
@@ -81,7 +68,7 @@ internal sealed class NbdReplyWriter(Stream socketStream, bool structuredReplies
     /// simple reply carrying only the error number.</summary>
     public async ValueTask SendErrorAsync(ulong cookie, uint error, string? message, CancellationToken ct)
     {
-        if (!structuredReplies)
+        if (!_structuredReplies)
         {
             await SendSimpleAsync(cookie, error, ct).ConfigureAwait(false);
             return;

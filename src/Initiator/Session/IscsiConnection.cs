@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using IscsiUp.Initiator.Io;
 using IscsiUp.Initiator.Protocol;
 
 namespace IscsiUp.Initiator.Session;
@@ -11,7 +12,7 @@ public sealed class IscsiConnection : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly CoalescingWriteLock _writeLock;
 
     public Portal Portal { get; }
     public PduReader Reader { get; }
@@ -23,7 +24,9 @@ public sealed class IscsiConnection : IAsyncDisposable
         Portal = portal;
         _stream = new NetworkStream(socket, ownsSocket: true);
         Reader = new PduReader(new BufferedStream(_stream, 64 * 1024));
-        Writer = new PduWriter(new BufferedStream(_stream, 64 * 1024));
+        var output = new BufferedStream(_stream, 64 * 1024);
+        Writer = new PduWriter(output);
+        _writeLock = new CoalescingWriteLock(output);
     }
 
     /// <summary>Connects with a timeout; failures become one-line messages naming the portal.</summary>
@@ -65,44 +68,18 @@ public sealed class IscsiConnection : IAsyncDisposable
         await scope.WriteAsync(pdu, ct).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Takes the write lock for a run of PDUs (for example a Data-Out sequence). The bytes reach the socket
-    /// when the scope ends, unless another writer is already waiting: then that writer's flush carries both,
-    /// so many commands in flight cost one send instead of one each.
-    /// </summary>
+    /// <summary>Takes the write lock for a run of PDUs (for example a Data-Out sequence); see <see cref="CoalescingWriteLock"/>.</summary>
     public async ValueTask<WriteScope> LockForWritingAsync(CancellationToken ct)
     {
-        // Not cancellable: a writer that skipped its flush counts on every waiter taking the lock in turn.
-        // The lock is only held while bytes are written; a dead socket fails those writes and frees it.
-        ct.ThrowIfCancellationRequested();
-        Interlocked.Increment(ref _waitingWriters);
-        try
-        {
-            await _writeLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _waitingWriters);
-        }
+        await _writeLock.EnterAsync(ct).ConfigureAwait(false);
         return new WriteScope(this);
     }
-
-    private int _waitingWriters;
 
     public readonly struct WriteScope(IscsiConnection connection) : IAsyncDisposable
     {
         public ValueTask WriteAsync(Pdu pdu, CancellationToken ct) => connection.Writer.WriteAsync(pdu, ct);
 
-        public async ValueTask DisposeAsync()
-        {
-            try
-            {
-                // Safe to leave unflushed: a waiting writer will take the lock next and flush at its end.
-                if (Volatile.Read(ref connection._waitingWriters) == 0)
-                    await connection.Writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-            finally { connection._writeLock.Release(); }
-        }
+        public ValueTask DisposeAsync() => connection._writeLock.ExitAsync();
     }
 
     /// <summary>Closes the socket at once, failing pending reads and writes.</summary>
