@@ -95,9 +95,7 @@ public sealed class DiscoverChapTests
     {
         await using var target = await BundledTarget.StartAsync(new IscsiUp.TestTarget.Target.TargetChap("alice", "discovery-secret"u8.ToArray()));
         using var cli = new CliRun();
-        string right = Path.Combine(cli.Root, "right"), wrong = Path.Combine(cli.Root, "wrong");
-        File.WriteAllText(right, "discovery-secret\n");
-        File.WriteAllText(wrong, "guess\n");
+        string right = cli.SecretFile("right", "discovery-secret"), wrong = cli.SecretFile("wrong", "guess");
 
         var denied = await cli.RunAsync("discover", "-p", target.Portal, "-I", BundledTarget.Client, "--chap-user", "alice", "--chap-secret-file", wrong);
         var allowed = await cli.RunAsync("discover", "-p", target.Portal, "-I", BundledTarget.Client, "--chap-user", "alice", "--chap-secret-file", right);

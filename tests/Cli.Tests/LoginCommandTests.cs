@@ -45,16 +45,14 @@ public sealed class LoginCommandTests
         Assert.Equal(24, refused.ExitCode);
         Assert.Contains("requires CHAP", Assert.Single(refused.StderrLines));
 
-        string wrong = Path.Combine(cli.Root, "wrong");
-        File.WriteAllText(wrong, "not-the-secret\n");
+        string wrong = cli.SecretFile("wrong", "not-the-secret");
         var denied = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client,
             "--chap-user", "alice", "--chap-secret-file", wrong, "--nbd-device", "none");
         Assert.Equal(24, denied.ExitCode);
         Assert.StartsWith("iscsi-up: authentication failure", Assert.Single(denied.StderrLines));
         Assert.DoesNotContain("not-the-secret", denied.Stderr + denied.Stdout);
 
-        string right = Path.Combine(cli.Root, "right");
-        File.WriteAllText(right, "s3cret-for-the-test\n");
+        string right = cli.SecretFile("right", "s3cret-for-the-test");
         var ok = await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client,
             "--chap-user", "alice", "--chap-secret-file", right, "--nbd-device", "none");
         Assert.True(ok.ExitCode == 0, ok.ToString());

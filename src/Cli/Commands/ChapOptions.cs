@@ -45,15 +45,15 @@ public sealed class ChapOptions
         return new ChapCredentials(user, ReadSecret(secretFile), result.GetValue(_targetUser), targetSecretFile is null ? null : ReadSecret(targetSecretFile));
     }
 
-    private static byte[] ReadSecret(string path)
+    /// <summary>The same options for another iscsi-up command (file paths made absolute), or null when none were given.</summary>
+    public IEnumerable<string>? Arguments(System.CommandLine.ParseResult result)
     {
-        try
-        {
-            string line = File.ReadLines(path).FirstOrDefault()?.TrimEnd('\r') ?? "";
-            if (line.Length == 0) throw new UserError($"CHAP secret file {path} is empty");
-            return System.Text.Encoding.UTF8.GetBytes(line);
-        }
-        catch (IOException e) { throw new UserError($"cannot read CHAP secret file {path}: {e.Message}"); }
-        catch (UnauthorizedAccessException) { throw new UserError($"cannot read CHAP secret file {path}: permission denied"); }
+        if (result.GetValue(_user) is not { } user || result.GetValue(_secretFile) is not { } secretFile) return null;
+        var args = new List<string> { "--chap-user", user, "--chap-secret-file", Path.GetFullPath(secretFile) };
+        if (result.GetValue(_targetUser) is { } targetUser) args.AddRange(["--chap-target-user", targetUser]);
+        if (result.GetValue(_targetSecretFile) is { } targetSecretFile) args.AddRange(["--chap-target-secret-file", Path.GetFullPath(targetSecretFile)]);
+        return args;
     }
+
+    private static byte[] ReadSecret(string path) => Config.ChapSecretFile.Read(path, Console.Error);
 }

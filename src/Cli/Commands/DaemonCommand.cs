@@ -1,98 +1,95 @@
 using System.CommandLine;
-using IscsiUp.Cli.Config;
+using IscsiUp.Cli.Daemon;
 using IscsiUp.Cli.Sessions;
-using IscsiUp.Initiator.Login;
 
 namespace IscsiUp.Cli.Commands;
 
 /// <summary>
-/// `iscsi-up daemon`: what iscsi-up.service runs at boot. Logs in to every automatic node, attaches its LUN
-/// to /dev/nbdX, tells systemd it is ready (so _netdev mounts can follow), and holds the sessions until
-/// SIGTERM, then detaches, flushes and logs out of each. A node that cannot be reached is reported in the
-/// journal and skipped: the boot completes.
+/// `iscsi-up daemon`: the one process that holds every session (iscsi-upd.service, socket-activated by
+/// iscsi-upd.socket; or started by `login` where systemd does not run). On SIGTERM it flushes, detaches and logs
+/// out of each session, then exits. Logging in the automatic nodes at boot is iscsi-up.service's job
+/// (`iscsi-up login --automatic`), which asks this daemon.
 /// </summary>
 public static class DaemonCommand
 {
+    /// <summary>How long a daemon started by a command lingers without sessions before it exits.</summary>
+    public const int SpawnedIdleSeconds = 30;
+
     public static Command Create()
     {
-        var attempts = new Option<int>("--boot-attempts") { Description = "Login attempts per node before it is reported and skipped", DefaultValueFactory = _ => 5 };
-        var command = new Command("daemon", "Hold the sessions of all automatic nodes (run by iscsi-up.service)") { attempts };
+        var spawned = new Option<bool>("--spawned")
+        {
+            Description = $"Started by another iscsi-up command: detach, log to /run/iscsi-up/daemon.log, exit after {SpawnedIdleSeconds} s without sessions",
+            Hidden = true,
+        };
+        var idle = new Option<int>("--exit-when-idle")
+        {
+            Description = "Exit after this many seconds without sessions (0, the default: keep running)",
+            DefaultValueFactory = _ => 0,
+        };
+        var command = new Command("daemon", "Hold all sessions and answer the other commands (run by iscsi-upd.service)") { spawned, idle };
         command.SetAction(async (result, ct) =>
         {
-            var nodes = NodeRecord.LoadAll().Where(n => n.Startup == NodeRecord.Automatic).ToArray();
-            if (nodes.Length == 0) Console.WriteLine("iscsi-up: no automatic nodes in " + NodeRecord.NodesDir);
-            var hosts = new List<(NodeRecord Node, CancellationTokenSource Stop, Task<int> Run)>();
-            var readiness = new List<Task<bool>>();
-            foreach (var node in nodes)
+            bool isSpawned = result.GetValue(spawned);
+            if (isSpawned) DaemonLog.Detach();
+            using var activated = SocketActivation.TakeListener();
+            using var daemonLock = DaemonLock.TryAcquire();
+            if (daemonLock is null)
             {
-                var ready = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var task = RunNodeAsync(node, result.GetValue(attempts), ready, stop.Token);
-                _ = task.ContinueWith(_ => ready.TrySetResult(false), TaskScheduler.Default);
-                hosts.Add((node, stop, task));
-                readiness.Add(ready.Task);
+                if (isSpawned) return ExitCodes.Success; // another command started one first: that one serves
+                throw new UserError($"another iscsi-up daemon already runs (pid {DaemonLock.RunningPid()})");
             }
-            // Each node reports true once its device is usable, false when it was skipped or ended.
-            int up = (await Task.WhenAll(readiness).ConfigureAwait(false)).Count(logged => logged);
-            Console.WriteLine($"iscsi-up: {up} of {nodes.Length} automatic node(s) logged in");
+            int idleSeconds = isSpawned ? SpawnedIdleSeconds : result.GetValue(idle);
+            string path = ControlServer.DefaultPath;
+            var log = Console.Out;
+            var daemon = new SessionDaemon(path, log) { SessionsChanged = count => SystemdNotify.Send($"STATUS={count} session(s)") };
+            using var stopServing = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var server = new ControlServer(daemon.HandleAsync);
+            if (activated is not null) server.Adopt(activated);
+            else server.Bind(path);
+            var serving = server.RunAsync(stopServing.Token);
+            log.WriteLine($"iscsi-up: daemon (pid {Environment.ProcessId}) answering on {path}{(activated is null ? "" : " (socket activation)")}");
+            SystemdNotify.Send("READY=1\nSTATUS=0 session(s)");
 
-            using var control = new ControlSocket(async request =>
-            {
-                var parts = request.Split(' ', 2);
-                if (parts is ["logout", var id] && SessionRecord.LoadAll().FirstOrDefault(s => s.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) == id) is { } record)
-                {
-                    var host = hosts.FirstOrDefault(h => h.Node.Target == record.Target && h.Node.Portal == record.Portal);
-                    if (host.Stop is null) return $"error: session {id} is not held by this daemon";
-                    host.Stop.Cancel();
-                    int code = await host.Run.ConfigureAwait(false);
-                    return code == 0 ? "ok" : $"error: logout ended with code {code}";
-                }
-                return $"error: unknown request \"{request}\"";
-            });
-            control.Start(ControlSocket.DefaultPath, ct);
-            SystemdNotify.Send($"READY=1\nSTATUS={up} of {nodes.Length} node(s) logged in");
+            await WaitForStopAsync(daemon, server, idleSeconds, ct).ConfigureAwait(false);
 
-            try { await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false); }
-            catch (OperationCanceledException) { }
             SystemdNotify.Send("STOPPING=1");
-            foreach (var host in hosts) host.Stop.Cancel();
-            await Task.WhenAll(hosts.Select(h => h.Run)).ConfigureAwait(false);
+            log.WriteLine(ct.IsCancellationRequested
+                ? $"iscsi-up: stopping: logging out of {daemon.SessionCount} session(s)"
+                : $"iscsi-up: no sessions for {idleSeconds} s: exiting");
+            await daemon.StopAllAsync().ConfigureAwait(false);
+            await stopServing.CancelAsync().ConfigureAwait(false);
+            server.Dispose();
+            await serving.ConfigureAwait(false);
+            if (activated is null) TryDelete(path);
             return ExitCodes.Success;
         });
         return command;
     }
 
-    private static async Task<int> RunNodeAsync(NodeRecord node, int attempts, TaskCompletionSource<bool> ready, CancellationToken stop)
+    /// <summary>Until SIGTERM, or (with an idle limit) until the daemon held nothing for that long.</summary>
+    private static async Task WaitForStopAsync(SessionDaemon daemon, ControlServer server, int idleSeconds, CancellationToken ct)
     {
-        var options = new LoginOptions { InitiatorName = node.Initiator, TargetName = node.Target };
-        var portal = CommonOptions.ParsePortal(node.Portal);
-        for (int attempt = 1; ; attempt++)
+        try
         {
-            try
+            if (idleSeconds <= 0)
             {
-                var host = new SessionHost(portal, options, node.Lun, new ExportRequest(null, null, "auto"), Console.Out)
-                {
-                    ControlSocket = ControlSocket.DefaultPath,
-                };
-                return await host.RunAsync(() => ready.TrySetResult(true), stop).ConfigureAwait(false);
+                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+                return;
             }
-            catch (Exception e) when (!stop.IsCancellationRequested)
+            var idleSince = DateTime.UtcNow;
+            while (true)
             {
-                var (message, code) = ErrorReporter.Classify(e);
-                if (attempt >= attempts || code is ExitCodes.FatalLogin or ExitCodes.AuthenticationFailed or ExitCodes.InvalidArgument)
-                {
-                    Console.Error.WriteLine($"iscsi-up: node {node.Target} at {node.Portal} skipped: {message}");
-                    ready.TrySetResult(false);
-                    return code;
-                }
-                Console.Error.WriteLine($"iscsi-up: node {node.Target} at {node.Portal}: attempt {attempt} of {attempts} failed: {message}");
-                try { await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, 2 << attempt)), stop).ConfigureAwait(false); }
-                catch (OperationCanceledException) { return ExitCodes.Success; }
-            }
-            catch (OperationCanceledException)
-            {
-                return ExitCodes.Success;
+                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                if (daemon.SessionCount > 0 || server.ActiveRequests > 0) idleSince = DateTime.UtcNow;
+                else if (DateTime.UtcNow - idleSince >= TimeSpan.FromSeconds(idleSeconds) && daemon.TryRetireWhenIdle()) return;
             }
         }
+        catch (OperationCanceledException) { }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { }
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using IscsiUp.Cli.Daemon;
 using IscsiUp.Cli.Sessions;
 
 namespace IscsiUp.Cli.Commands;
@@ -70,8 +71,13 @@ public static class LogoutCommand
         if (session.Control is { } control)
         {
             // Held by the daemon with other sessions: ask it to end this one only.
-            string answer = await ControlSocket.RequestAsync(control, $"logout {session.Id}", StopTimeout, ct).ConfigureAwait(false);
-            if (answer != "ok") throw new UserError($"the daemon could not log out session [{session.Id}]: {answer}", ExitCodes.Error);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(StopTimeout);
+            var errors = new StringWriter();
+            int code = await DaemonClient.SendAsync(new ControlRequest(ControlRequest.LogoutOp, Session: session.Id), startDaemon: false,
+                Console.Out, errors, timeout.Token, control).ConfigureAwait(false);
+            if (code != ExitCodes.Success)
+                throw new UserError($"the daemon could not log out session [{session.Id}]: {errors.ToString().Trim()}", code);
             return true;
         }
         int pid = session.Pid;

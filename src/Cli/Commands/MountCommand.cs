@@ -26,10 +26,12 @@ public static class MountCommand
         var force = new Option<bool>("--force-format") { Description = "Format even if the disk already holds a filesystem (destroys it)" };
         var replace = new Option<bool>("--replace") { Description = "Replace an fstab line that already uses this directory or UUID" };
         var fstab = new Option<string>("--fstab") { Description = "The fstab to edit", DefaultValueFactory = _ => FstabEditor.DefaultPath };
+        var chap = new ChapOptions(discovery: false);
         var command = new Command("mount", "Log in if needed, format a blank disk, mount it by UUID and add one _netdev fstab line")
         {
             target, portal, initiator, dir, type, lun, force, replace, fstab,
         };
+        chap.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var where = CommonOptions.ParsePortal(result.GetValue(portal)!);
@@ -38,11 +40,15 @@ public static class MountCommand
             string mountPoint = result.GetValue(dir)!;
             if (!Path.IsPathRooted(mountPoint)) throw new UserError($"mount point must be an absolute path, not \"{mountPoint}\"");
 
+            // CHAP given now, or remembered by the node from an earlier mount.
+            var credentials = chap.Read(result);
+            var known = NodeRecord.Load(Path.Combine(NodeRecord.NodesDir, NodeRecord.FileName(name, where.ToString())));
             var session = FindSession(name, where.ToString());
             if (session is null)
             {
                 var args = new List<string> { "login", "-T", name, "-p", where.ToString(), "-I", initiatorName, "--nbd-device", "auto" };
                 if (result.GetValue(lun) is { } n) { args.Add("--lun"); args.Add(n.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
+                args.AddRange(chap.Arguments(result) ?? NodeChapArguments(known));
                 int code = await RunSelfAsync(args, ct).ConfigureAwait(false);
                 if (code != 0) return code;
                 session = FindSession(name, where.ToString()) ?? throw new UserError($"login to {name} at {where} did not leave a session");
@@ -53,7 +59,12 @@ public static class MountCommand
             var service = new MountService(progress: line => Console.WriteLine($"  {line}"));
             var outcome = await service.MountAsync(session.Device, mountPoint, result.GetValue(type), result.GetValue(force),
                 result.GetValue(replace), result.GetValue(fstab)!, ct).ConfigureAwait(false);
-            new NodeRecord(name, where.ToString(), initiatorName, session.Lun, NodeRecord.Automatic, outcome.Directory, outcome.FsType).Save();
+            var node = new NodeRecord(name, where.ToString(), initiatorName, session.Lun, NodeRecord.Automatic, outcome.Directory, outcome.FsType)
+            {
+                ChapUser = known?.ChapUser, ChapSecretFile = known?.ChapSecretFile,
+                ChapTargetUser = known?.ChapTargetUser, ChapTargetSecretFile = known?.ChapTargetSecretFile,
+            };
+            (credentials is null ? node : node.WithChap(credentials)).Save();
             Console.WriteLine($"{(outcome.Formatted ? "Formatted" : "Kept the existing")} {outcome.FsType} filesystem UUID={outcome.Uuid} on {outcome.Device}");
             Console.WriteLine($"Mounted on {outcome.Directory}; {result.GetValue(fstab)}: {outcome.Fstab.Description}");
             await EnableBootUnitAsync(ct).ConfigureAwait(false);
@@ -83,6 +94,17 @@ public static class MountCommand
         Console.WriteLine(process.ExitCode == 0
             ? $"Enabled {unit}: the node logs in at boot before _netdev filesystems mount."
             : $"Warning: could not enable {unit}: {error.Trim()}");
+    }
+
+    /// <summary>The login options for the CHAP credentials a node record remembers (its own 0600 secret files).</summary>
+    private static IEnumerable<string> NodeChapArguments(NodeRecord? node)
+    {
+        if (node?.ChapUser is null || node.ChapSecretFile is null) yield break;
+        yield return "--chap-user"; yield return node.ChapUser;
+        yield return "--chap-secret-file"; yield return node.ChapSecretFile;
+        if (node.ChapTargetSecretFile is null) yield break;
+        if (node.ChapTargetUser is not null) { yield return "--chap-target-user"; yield return node.ChapTargetUser; }
+        yield return "--chap-target-secret-file"; yield return node.ChapTargetSecretFile;
     }
 
     private static SessionRecord? FindSession(string target, string portal) =>

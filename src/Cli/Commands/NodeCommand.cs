@@ -1,39 +1,94 @@
 using System.CommandLine;
+using System.Globalization;
 using IscsiUp.Cli.Config;
 
 namespace IscsiUp.Cli.Commands;
 
-/// <summary>`iscsi-up node [-T IQN [-p PORTAL] --startup automatic|manual]`: list remembered nodes or change their startup.</summary>
+/// <summary>
+/// `iscsi-up node`: the remembered targets (like `iscsiadm -m node`). Lists them; with -T (and -p) creates or
+/// changes one: startup automatic|manual, LUN, CHAP credentials (secrets copied to 0600 files, never shown), or
+/// deletes it.
+/// </summary>
 public static class NodeCommand
 {
     public static Command Create()
     {
         var target = CommonOptions.Target(required: false);
         var portal = CommonOptions.Portal(required: false);
+        var initiator = CommonOptions.InitiatorName();
         var startup = new Option<string?>("--startup") { Description = "automatic (log in at boot) or manual" };
         startup.AcceptOnlyFromAmong(NodeRecord.Automatic, NodeRecord.Manual);
-        var command = new Command("node", "List remembered nodes, or set a node's startup to automatic or manual") { target, portal, startup };
+        var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN)" };
+        var nbdDevice = new Option<string?>("--nbd-device") { Description = "After login: auto (a free /dev/nbdX, the default), /dev/nbdN, or none (hold the session only)" };
+        var nbdUnix = new Option<string?>("--nbd-unix") { Description = "After login: serve the LUN on this NBD unix socket instead of a kernel device" };
+        var noChap = new Option<bool>("--no-chap") { Description = "Remove the node's CHAP credentials (and its secret files)" };
+        var delete = new Option<bool>("--delete") { Description = "Forget the node (its secret files too)" };
+        var chap = new ChapOptions(discovery: false);
+        var command = new Command("node", "List remembered nodes, or create, change (startup, LUN, CHAP) or delete one")
+        {
+            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete,
+        };
+        chap.AddTo(command);
         command.SetAction(result =>
         {
-            var nodes = NodeRecord.LoadAll();
             string? name = result.GetValue(target);
             string? where = result.GetValue(portal) is { } text ? CommonOptions.ParsePortal(text).ToString() : null;
-            var matches = nodes.Where(n => (name is null || n.Target == name) && (where is null || n.Portal == where)).ToArray();
-            if (result.GetValue(startup) is { } mode)
+            var matches = NodeRecord.LoadAll().Where(n => (name is null || n.Target == name) && (where is null || n.Portal == where)).ToArray();
+            var credentials = chap.Read(result);
+            bool changes = result.GetValue(startup) is not null || result.GetValue(lun) is not null || credentials is not null
+                           || result.GetValue(noChap) || result.GetValue(delete) || result.GetValue(initiator) is not null
+                           || result.GetValue(nbdDevice) is not null || result.GetValue(nbdUnix) is not null;
+            if (changes)
             {
-                if (name is null) throw new UserError("--startup needs -T IQN (and -p PORTAL when the target has several)");
-                if (matches.Length == 0) throw new UserError($"no node record for {name}{(where is null ? "" : $" at {where}")}", ExitCodes.NoObjectsFound);
-                foreach (var node in matches) (node with { Startup = mode }).Save();
+                if (name is null) throw new UserError("changing a node needs -T IQN (and -p PORTAL when the target has several)");
+                if (credentials is not null && result.GetValue(noChap)) throw new UserError("choose --chap-user/--chap-secret-file or --no-chap");
+                if (result.GetValue(nbdDevice) is not null && result.GetValue(nbdUnix) is not null) throw new UserError("choose --nbd-device or --nbd-unix");
+                if (matches.Length == 0)
+                {
+                    if (result.GetValue(delete)) throw new UserError($"no node record for {name}{(where is null ? "" : $" at {where}")}", ExitCodes.NoObjectsFound);
+                    if (where is null) throw new UserError($"no node record for {name}: give -p PORTAL to create one", ExitCodes.NoObjectsFound);
+                    matches = [new NodeRecord(InitiatorName.Validate(name, "target name"), where, InitiatorName.Resolve(result.GetValue(initiator)),
+                        null, NodeRecord.Manual, null, null)];
+                    Console.WriteLine($"New node record for {name} at {where}");
+                }
+                if (result.GetValue(delete))
+                {
+                    foreach (var node in matches)
+                    {
+                        node.WithChap(null).Delete();
+                        Console.WriteLine($"Deleted node record for {node.Target} at {node.Portal}");
+                    }
+                    return ExitCodes.Success;
+                }
+                matches = matches.Select(node =>
+                {
+                    var changed = node with
+                    {
+                        Startup = result.GetValue(startup) ?? node.Startup,
+                        Lun = result.GetValue(lun) ?? node.Lun,
+                        Initiator = result.GetValue(initiator) is { } iqn ? InitiatorName.Validate(iqn, "initiator name") : node.Initiator,
+                        NbdDevice = result.GetValue(nbdUnix) is not null ? null : result.GetValue(nbdDevice) ?? node.NbdDevice,
+                        NbdUnix = result.GetValue(nbdDevice) is not null ? null : result.GetValue(nbdUnix) is { } path ? Path.GetFullPath(path) : node.NbdUnix,
+                    };
+                    if (credentials is not null || result.GetValue(noChap)) changed = changed.WithChap(credentials);
+                    changed.Save();
+                    return changed;
+                }).ToArray();
             }
             if (matches.Length == 0)
             {
-                Console.Error.WriteLine("iscsi-up: no node records");
+                Console.Error.WriteLine(name is null ? "iscsi-up: no node records" : $"iscsi-up: no node record for {name}{(where is null ? "" : $" at {where}")}");
                 return ExitCodes.NoObjectsFound;
             }
-            foreach (var node in matches.Select(n => result.GetValue(startup) is { } m ? n with { Startup = m } : n))
-                Console.WriteLine($"{node.Portal} {node.Target} lun {(node.Lun?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "auto")} startup={node.Startup}{(node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}")}");
+            foreach (var node in matches) Console.WriteLine(Describe(node));
             return ExitCodes.Success;
         });
         return command;
     }
+
+    private static string Describe(NodeRecord node) =>
+        $"{node.Portal} {node.Target} lun {node.Lun?.ToString(CultureInfo.InvariantCulture) ?? "auto"} startup={node.Startup}" +
+        (node.ChapUser is null ? "" : $" chap={node.ChapUser}{(node.ChapTargetUser is null && node.ChapTargetSecretFile is null ? "" : " (mutual)")}") +
+        (node.NbdUnix is not null ? $" nbd-unix={node.NbdUnix}" : node.NbdDevice is null ? "" : $" nbd-device={node.NbdDevice}") +
+        (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}");
 }

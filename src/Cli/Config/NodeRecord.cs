@@ -10,6 +10,22 @@ namespace IscsiUp.Cli.Config;
 /// </summary>
 public sealed record NodeRecord(string Target, string Portal, string Initiator, int? Lun, string Startup, string? MountPoint, string? FsType)
 {
+    /// <summary>CHAP user name for this node, if the target wants CHAP.</summary>
+    public string? ChapUser { get; init; }
+    /// <summary>The 0600 file with the CHAP secret (under /etc/iscsi-up/secrets).</summary>
+    public string? ChapSecretFile { get; init; }
+    /// <summary>Mutual CHAP: the name the target must answer with, and the file with its secret.</summary>
+    public string? ChapTargetUser { get; init; }
+    public string? ChapTargetSecretFile { get; init; }
+
+    /// <summary>How the LUN is exposed after login: a kernel device (auto, the default, or /dev/nbdN; none: hold only)...</summary>
+    public string? NbdDevice { get; init; }
+    /// <summary>...or an NBD unix socket for userspace clients (a virtual machine's disk, say).</summary>
+    public string? NbdUnix { get; init; }
+
+    public Sessions.ExportRequest Export =>
+        NbdUnix is not null ? new(null, NbdUnix, null) : new(null, null, NbdDevice is "none" ? null : NbdDevice ?? "auto");
+
     public const string Automatic = "automatic";
     public const string Manual = "manual";
 
@@ -36,10 +52,22 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
             .Append("node.startup=").Append(Startup).Append('\n')
             .Append("node.mountpoint=").Append(MountPoint ?? "").Append('\n')
             .Append("node.fstype=").Append(FsType ?? "").Append('\n')
+            .Append("node.nbd_device=").Append(NbdDevice ?? "").Append('\n')
+            .Append("node.nbd_unix=").Append(NbdUnix ?? "").Append('\n')
+            .Append("node.session.auth.username=").Append(ChapUser ?? "").Append('\n')
+            .Append("node.session.auth.password_file=").Append(ChapSecretFile ?? "").Append('\n')
+            .Append("node.session.auth.username_in=").Append(ChapTargetUser ?? "").Append('\n')
+            .Append("node.session.auth.password_in_file=").Append(ChapTargetSecretFile ?? "").Append('\n')
             .ToString();
         string temp = FilePath + ".tmp";
         File.WriteAllText(temp, text);
         File.Move(temp, FilePath, overwrite: true);
+    }
+
+    /// <summary>Removes this node's file (its secret files are the caller's: see <see cref="WithChap"/>).</summary>
+    public void Delete()
+    {
+        try { File.Delete(FilePath); } catch (IOException) { }
     }
 
     public static NodeRecord? Load(string path)
@@ -50,12 +78,47 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
             string? Optional(string key) => values.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
             return new NodeRecord(values["node.target"], values["node.portal"], values["node.initiator"],
                 Optional("node.lun") is { } lun ? int.Parse(lun, CultureInfo.InvariantCulture) : null,
-                Optional("node.startup") ?? Manual, Optional("node.mountpoint"), Optional("node.fstype"));
+                Optional("node.startup") ?? Manual, Optional("node.mountpoint"), Optional("node.fstype"))
+            {
+                NbdDevice = Optional("node.nbd_device"),
+                NbdUnix = Optional("node.nbd_unix"),
+                ChapUser = Optional("node.session.auth.username"),
+                ChapSecretFile = Optional("node.session.auth.password_file"),
+                ChapTargetUser = Optional("node.session.auth.username_in"),
+                ChapTargetSecretFile = Optional("node.session.auth.password_in_file"),
+            };
         }
         catch (Exception e) when (e is IOException or KeyNotFoundException or FormatException)
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// This node with the given CHAP credentials (null: none), their secrets copied to 0600 files of its own;
+    /// files it no longer needs are removed.
+    /// </summary>
+    public NodeRecord WithChap(Initiator.Login.ChapCredentials? chap)
+    {
+        string stem = Path.GetFileNameWithoutExtension(FileName(Target, Portal));
+        var updated = this with
+        {
+            ChapUser = chap?.User,
+            ChapSecretFile = chap is null ? null : Config.ChapSecretFile.Store(stem + ".chap", chap.Secret),
+            ChapTargetUser = chap?.TargetUser,
+            ChapTargetSecretFile = chap?.TargetSecret is { } mutual ? Config.ChapSecretFile.Store(stem + ".chap_in", mutual) : null,
+        };
+        if (updated.ChapSecretFile != ChapSecretFile) Config.ChapSecretFile.Delete(ChapSecretFile);
+        if (updated.ChapTargetSecretFile != ChapTargetSecretFile) Config.ChapSecretFile.Delete(ChapTargetSecretFile);
+        return updated;
+    }
+
+    /// <summary>The CHAP credentials to log in with, read from the secret files; null when the node has none.</summary>
+    public Initiator.Login.ChapCredentials? ReadChap()
+    {
+        if (ChapUser is null || ChapSecretFile is null) return null;
+        return new Initiator.Login.ChapCredentials(ChapUser, Config.ChapSecretFile.Read(ChapSecretFile),
+            ChapTargetUser, ChapTargetSecretFile is null ? null : Config.ChapSecretFile.Read(ChapTargetSecretFile));
     }
 
     public static IReadOnlyList<NodeRecord> LoadAll() =>

@@ -32,8 +32,8 @@ public static partial class IoFlusher
     }
 
     private static bool ServesKernelDevice(string[] args) =>
-        args.Length > 0 && (args[0] is "daemon" or "mount" ||
-                            (args[0] == "login" && !args.Contains("--nbd-listen") && !args.Contains("--nbd-unix") && !HoldsOnly(args)));
+        args.Length > 0 && (args[0] == "daemon" ||
+                            (args[0] == "login" && args.Contains("--foreground") && !args.Contains("--nbd-listen") && !args.Contains("--nbd-unix") && !HoldsOnly(args)));
 
     private static bool HoldsOnly(string[] args)
     {

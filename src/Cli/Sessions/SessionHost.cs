@@ -16,6 +16,12 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     /// <summary>Set when a daemon holds this session: `logout` asks the daemon through this socket instead of signalling.</summary>
     public string? ControlSocket { get; init; }
 
+    /// <summary>This session's record once it is usable (its id is what `session` shows and `logout` names).</summary>
+    public SessionRecord? Record => Volatile.Read(ref _record);
+
+    private static readonly Lock RecordGate = new();
+    private SessionRecord? _record;
+
     public async Task<int> RunAsync(Action? ready, CancellationToken stop)
     {
         // Say "no nbd driver" before logging in, not after: nothing to undo on the target.
@@ -24,7 +30,6 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.Failed += error => failed.TrySetResult(error);
         session.Log += message => output.WriteLine($"iscsi-up: {message}");
-        SessionRecord? record = null;
         await using var exposure = new LunExposure(export, output);
         try
         {
@@ -38,9 +43,14 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             if (device.Length > 0) output.WriteLine($"Device: {device}");
             if (export.NbdDevice is not null && !IoFlusher.IsSet)
                 output.WriteLine("iscsi-up: warning: PR_SET_IO_FLUSHER is not set (kernel before 5.6 or no CAP_SYS_RESOURCE): heavy writeback under memory pressure could stall");
-            record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
-                parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes, "LOGGED_IN", ControlSocket);
-            record.Save();
+            lock (RecordGate) // one daemon logs in several sessions at once: each must get its own id
+            {
+                _record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
+                    parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes,
+                    SessionRecord.LoggedIn, ControlSocket);
+                _record.Save();
+            }
+            session.RecoveringChanged += recovering => UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
             output.Flush();
             ready?.Invoke();
 
@@ -60,8 +70,18 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         }
         finally
         {
-            record?.Delete();
+            lock (RecordGate) _record?.Delete();
             await session.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void UpdateState(string state)
+    {
+        lock (RecordGate)
+        {
+            if (_record is null || _record.State == state || !File.Exists(_record.FilePath)) return;
+            _record = _record with { State = state };
+            _record.Save();
         }
     }
 

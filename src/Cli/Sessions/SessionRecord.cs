@@ -9,6 +9,10 @@ namespace IscsiUp.Cli.Sessions;
 /// </summary>
 public sealed record SessionRecord(int Id, int Pid, string Target, string Portal, int GroupTag, int Lun, string Initiator, string Device, long CapacityBytes, string State, string? Control = null)
 {
+    public const string LoggedIn = "LOGGED_IN";
+    /// <summary>The connection is being replaced; I/O waits (iscsiadm -m session -P 1 shows the connection as REPOEN then).</summary>
+    public const string Recovering = "RECOVERING";
+
     public string FilePath => Path.Combine(Config.Paths.SessionsDir, $"{Id}.session");
 
     public void Save()

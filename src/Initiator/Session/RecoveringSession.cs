@@ -54,6 +54,9 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     /// <summary>Raised when recovery gave up (replacement timeout) or the target ended the session for good.</summary>
     public event Action<Exception>? Failed;
 
+    /// <summary>True while the connection is being replaced (commands wait), false once it is back.</summary>
+    public event Action<bool>? RecoveringChanged;
+
     /// <summary>Checks run after each reconnect before commands are re-issued (for example: is it still the same LUN?).</summary>
     public Func<IScsiSession, CancellationToken, Task>? ValidateReconnect { get; set; }
 
@@ -115,6 +118,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
             Log?.Invoke($"{reason}; reconnecting to {TargetName} at {_portal}");
             _reconnecting = Task.Run(() => ReconnectAsync(failed));
         }
+        RecoveringChanged?.Invoke(true);
     }
 
     private async Task<IscsiSession> ReconnectAsync(IscsiSession failed)
@@ -163,6 +167,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
                 Reconnects++;
             }
             Watch(session);
+            RecoveringChanged?.Invoke(false);
             Log?.Invoke($"reconnected to {TargetName} at {_portal} after {attempts} attempt(s), {(DateTime.UtcNow - started).TotalSeconds:0.0} s");
             return session;
         }

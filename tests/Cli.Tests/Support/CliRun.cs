@@ -67,9 +67,28 @@ public sealed class CliRun : IDisposable
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
 
-    /// <summary>Every session process started by this run is stopped, whatever the test did.</summary>
+    /// <summary>The pid of the daemon this run's commands started, or 0 when none runs.</summary>
+    public int DaemonPid => File.Exists(Path.Combine(RunDir, "daemon.pid")) && int.TryParse(File.ReadAllText(Path.Combine(RunDir, "daemon.pid")).Trim(), out int pid) ? pid : 0;
+
+    /// <summary>What the daemon started by this run's commands logged.</summary>
+    public string DaemonLog => File.Exists(Path.Combine(RunDir, "daemon.log")) ? File.ReadAllText(Path.Combine(RunDir, "daemon.log")) : "";
+
+    /// <summary>Writes a CHAP secret file readable by its owner only, as an administrator would.</summary>
+    public string SecretFile(string name, string secret)
+    {
+        string path = Path.Combine(Root, name);
+        File.WriteAllText(path, secret + "\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return path;
+    }
+
+    /// <summary>The daemon and every session process started by this run are stopped, whatever the test did.</summary>
     public void Dispose()
     {
+        if (DaemonPid is > 0 and var daemon)
+        {
+            try { Process.GetProcessById(daemon).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
         var sessions = Path.Combine(RunDir, "sessions");
         if (Directory.Exists(sessions))
         {
