@@ -77,7 +77,9 @@ grep -q "^\\.TH .*\"iscsi-up $version\"" "$work/iscsi-up.8" || { say "cannot set
 gzip -n -9 -c "$work/iscsi-up.8" > "$sources/iscsi-up.8.gz"
 
 # 3. The other sources.
-cp -p "$repo/packaging/systemd/iscsi-up.service" "$sources/iscsi-up.service"
+for unit in iscsi-up.service iscsi-upd.service iscsi-upd.socket; do
+  cp -p "$repo/packaging/systemd/$unit" "$sources/$unit"
+done
 cp -p "$repo/packaging/rpm/iscsi-up.tmpfiles.conf" "$sources/iscsi-up.tmpfiles.conf"
 cp -p "$repo/README.md" "$sources/README.md"
 license_define=()

@@ -105,12 +105,14 @@ check "needs glibc $newest_glibc at most (RHEL 9 has 2.34)" \
 # ----------------------------------------------------------------------------------------------- contents
 list=$(rpm -qlp "$rpm_file" 2>/dev/null)
 missing=""
-for path in /usr/bin/iscsi-up /usr/lib/systemd/system/iscsi-up.service /usr/lib/tmpfiles.d/iscsi-up.conf \
-            /usr/share/man/man8/iscsi-up.8.gz /etc/iscsi-up /etc/iscsi-up/nodes /etc/iscsi-up/initiatorname.iscsi \
+units="iscsi-upd.socket iscsi-upd.service iscsi-up.service"
+for path in /usr/bin/iscsi-up /usr/lib/systemd/system/iscsi-up.service /usr/lib/systemd/system/iscsi-upd.service \
+            /usr/lib/systemd/system/iscsi-upd.socket /usr/lib/tmpfiles.d/iscsi-up.conf /usr/share/man/man8/iscsi-up.8.gz \
+            /etc/iscsi-up /etc/iscsi-up/nodes /etc/iscsi-up/secrets /etc/iscsi-up/initiatorname.iscsi \
             /run/iscsi-up /usr/share/doc/iscsi-up/README.md; do
   contains "$list" "$path" || missing+=" $path"
 done
-check "rpm -qlp lists binary, unit, tmpfiles.d, man page, /etc/iscsi-up, docs${missing:+ (missing:$missing)}" test -z "$missing"
+check "rpm -qlp lists binary, 3 units, tmpfiles.d, man page, /etc/iscsi-up, docs${missing:+ (missing:$missing)}" test -z "$missing"
 if [ -f LICENSE ] || [ -f LICENSE.md ] || [ -f LICENSE.txt ] || [ -f COPYING ]; then
   check "rpm -qlp lists the license text" contains "$list" /usr/share/licenses/iscsi-up/LICENSE
 else
@@ -122,17 +124,18 @@ attr() { grep -E "\|$1\$" <<<"$attrs" | cut -d'|' -f1-3; }
 check "package: /usr/bin/iscsi-up -rwxr-xr-x root:root" test "$(attr /usr/bin/iscsi-up)" = "|-rwxr-xr-x|root:root"
 check "package: /etc/iscsi-up drwx------ root:root" test "$(attr /etc/iscsi-up)" = "|drwx------|root:root"
 check "package: /etc/iscsi-up/nodes drwx------ root:root" test "$(attr /etc/iscsi-up/nodes)" = "|drwx------|root:root"
+check "package: /etc/iscsi-up/secrets drwx------ root:root" test "$(attr /etc/iscsi-up/secrets)" = "|drwx------|root:root"
 check "package: /run/iscsi-up drwx------ root:root" test "$(attr /run/iscsi-up)" = "|drwx------|root:root"
 check "package: initiatorname.iscsi is %ghost %config(noreplace), -rw-------" \
   test "$(attr /etc/iscsi-up/initiatorname.iscsi)" = "cng|-rw-------|root:root"
-check "package: unit is -rw-r--r--" test "$(attr /usr/lib/systemd/system/iscsi-up.service)" = "|-rw-r--r--|root:root"
+check "package: units are -rw-r--r--" test "$(for u in $units; do attr /usr/lib/systemd/system/$u; done | sort -u)" = "|-rw-r--r--|root:root"
 
 # ---------------------------------------------------------------------------------------------- scriptlets
 scripts=$(rpm -qp --scripts "$rpm_file" 2>/dev/null)
-check "scripts: %post presets iscsi-up.service" grep -q 'systemctl --no-reload preset iscsi-up.service' <<<"$scripts"
+check "scripts: %post presets the socket, the daemon and the boot unit" grep -q "systemctl --no-reload preset $units" <<<"$scripts"
 check "scripts: %post creates /run/iscsi-up (systemd-tmpfiles)" \
   grep -q 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/iscsi-up.conf' <<<"$scripts"
-check "scripts: %preun disables and stops iscsi-up.service on removal" grep -q 'disable --now iscsi-up.service' <<<"$scripts"
+check "scripts: %preun disables and stops the units on removal" grep -q "disable --now $units" <<<"$scripts"
 check "scripts: %postun reloads systemd, restarts nothing" \
   bash -c 'grep -q "daemon-reload" <<<"$1" && ! grep -qE "try-restart|restart iscsi" <<<"$1"' _ "$(q '%{POSTUN}')"
 bad_syntax=""
@@ -157,13 +160,18 @@ mode() { stat -c '%A %U:%G' "$ROOT$1" 2>/dev/null; }
 check "installed: /usr/bin/iscsi-up -rwxr-xr-x root:root" test "$(mode /usr/bin/iscsi-up)" = "-rwxr-xr-x root:root"
 check "installed: /etc/iscsi-up drwx------ root:root" test "$(mode /etc/iscsi-up)" = "drwx------ root:root"
 check "installed: /etc/iscsi-up/nodes drwx------ root:root" test "$(mode /etc/iscsi-up/nodes)" = "drwx------ root:root"
+check "installed: /etc/iscsi-up/secrets drwx------ root:root" test "$(mode /etc/iscsi-up/secrets)" = "drwx------ root:root"
 check "installed: /run/iscsi-up drwx------ root:root" test "$(mode /run/iscsi-up)" = "drwx------ root:root"
-check "installed: unit and tmpfiles.d -rw-r--r--" \
-  test "$(mode /usr/lib/systemd/system/iscsi-up.service) $(mode /usr/lib/tmpfiles.d/iscsi-up.conf)" = "-rw-r--r-- root:root -rw-r--r-- root:root"
+check "installed: units and tmpfiles.d -rw-r--r--" \
+  test "$(for f in $units; do mode /usr/lib/systemd/system/$f; done; mode /usr/lib/tmpfiles.d/iscsi-up.conf)" = "$(printf -- '-rw-r--r-- root:root\n%.0s' 1 2 3 4)"
 check "installed: initiatorname.iscsi not shipped (%ghost)" test ! -e "$ROOT/etc/iscsi-up/initiatorname.iscsi"
 check "installed: tmpfiles.d creates /run/iscsi-up 0700 root" \
   grep -qxE 'd[[:space:]]+/run/iscsi-up[[:space:]]+0700[[:space:]]+root[[:space:]]+root[[:space:]]+-' "$ROOT/usr/lib/tmpfiles.d/iscsi-up.conf"
-check "installed: the unit runs /usr/bin/iscsi-up daemon" grep -qx 'ExecStart=/usr/bin/iscsi-up daemon' "$ROOT/usr/lib/systemd/system/iscsi-up.service"
+check "installed: iscsi-upd.service runs /usr/bin/iscsi-up daemon" grep -qx 'ExecStart=/usr/bin/iscsi-up daemon' "$ROOT/usr/lib/systemd/system/iscsi-upd.service"
+check "installed: iscsi-up.service runs /usr/bin/iscsi-up login --automatic" \
+  grep -qx 'ExecStart=/usr/bin/iscsi-up login --automatic' "$ROOT/usr/lib/systemd/system/iscsi-up.service"
+check "installed: iscsi-upd.socket listens on /run/iscsi-up/control.sock, mode 0600" \
+  bash -c 'grep -qx "ListenStream=/run/iscsi-up/control.sock" "$1" && grep -qx "SocketMode=0600" "$1"' _ "$ROOT/usr/lib/systemd/system/iscsi-upd.socket"
 man_page=$(gzip -dc "$ROOT/usr/share/man/man8/iscsi-up.8.gz" 2>/dev/null)
 check "installed: man page carries version $version" grep -q "^\.TH .*\"iscsi-up $version\"" <<<"$man_page"
 
@@ -215,13 +223,23 @@ echo 'InitiatorName=iqn.1994-05.com.redhat:abcdef' > "$work/open-iscsi-root/etc/
 q '%{POSTIN}' | sed -e "s#/etc/#$work/open-iscsi-root/etc/#g" -e "s#/usr/bin/#$ROOT/usr/bin/#g" | sh -s 1 >/dev/null 2>&1
 check "%post: leaves the name to open-iscsi's file when there is one" test ! -e "$work/open-iscsi-root/etc/iscsi-up/initiatorname.iscsi"
 
-# The unit, as installed in ROOT (so that /usr/bin/iscsi-up and man:iscsi-up(8) are found there).
-if command -v systemd-analyze >/dev/null; then
-  verify_out=$(MANPATH=$ROOT/usr/share/man systemd-analyze verify --root="$ROOT" iscsi-up.service 2>&1)
-  verify_status=$?
-  check "systemd-analyze verify --root=ROOT iscsi-up.service${verify_out:+: $verify_out}" test $verify_status -eq 0 -a -z "$verify_out"
+# The units, as installed in ROOT (so that /usr/bin/iscsi-up and man:iscsi-up(8) are found there), next to
+# systemd's own units (sysinit.target, remote-fs-pre.target, ...) as a RHEL root has them from its systemd
+# package: copied from this machine's systemd, without overwriting ours.
+if ! command -v systemd-analyze >/dev/null; then
+  fail "systemd-analyze is not installed (apt-get install systemd)"
 else
-  echo "SKIP systemd-analyze verify: systemd-analyze is not installed"
+  cp -rn /usr/lib/systemd/system/. "$ROOT/usr/lib/systemd/system/" 2>/dev/null || true
+  verify_out=$(MANPATH=$ROOT/usr/share/man systemd-analyze verify --root="$ROOT" $units 2>&1)
+  verify_status=$?
+  check "systemd-analyze verify --root=ROOT $units${verify_out:+: $verify_out}" test $verify_status -eq 0 -a -z "$verify_out"
+  # The boot order the units promise: iscsi-up.service after the network and the daemon, both before
+  # remote-fs-pre.target (so _netdev mounts wait for them, and are unmounted before they stop).
+  unit_dir=$ROOT/usr/lib/systemd/system
+  order_ok=1
+  for unit in network-online.target iscsi-upd.service; do grep -qE "^After=.*\b$unit\b" "$unit_dir/iscsi-up.service" || order_ok=0; done
+  for unit in iscsi-up.service iscsi-upd.service; do grep -qE '^Before=.*\bremote-fs-pre\.target\b' "$unit_dir/$unit" || order_ok=0; done
+  check "units: iscsi-up.service After=network-online.target iscsi-upd.service; both Before=remote-fs-pre.target" test $order_ok -eq 1
 fi
 
 # build.sh is idempotent: again into the same OUTDIR (with the executable just tested, no second publish).
