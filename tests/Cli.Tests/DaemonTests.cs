@@ -129,3 +129,25 @@ public sealed class DaemonTests
         Assert.NotEqual(first, cli.DaemonPid);
     }
 }
+
+public sealed class DaemonLogoutTests
+{
+    [Fact]
+    public async Task Logout_of_a_target_that_went_away_ends_within_the_stop_budget_with_one_clear_line()
+    {
+        var target = await BundledTarget.StartAsync();
+        using var cli = new CliRun();
+        Assert.Equal(0, (await cli.RunAsync("login", "-T", BundledTarget.TargetName, "-p", target.Portal, "-I", BundledTarget.Client, "--nbd-device", "none")).ExitCode);
+        string portal = target.Portal;
+        await target.DisposeAsync(); // the storage server is gone before the client logs out (a shutdown in the wrong order)
+
+        var started = DateTime.UtcNow;
+        var logout = await cli.RunAsync(TimeSpan.FromSeconds(60), "logout", "--all");
+
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(40), $"logout took {(DateTime.UtcNow - started).TotalSeconds:0} s");
+        Assert.Equal(4, logout.ExitCode);
+        Assert.Equal($"iscsi-up: session [1] to {BundledTarget.TargetName} at {portal}: the device is detached, but the target did not answer the cache flush and logout within 20 s",
+            Assert.Single(logout.StderrLines));
+        Assert.Equal(21, (await cli.RunAsync("session")).ExitCode);
+    }
+}

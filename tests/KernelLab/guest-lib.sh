@@ -78,9 +78,9 @@ _on_exit() {
         echo "=== diagnostics (status $rc)"
         echo "--- dmesg since the scenario started (last 40 lines)"
         dmesg | tail -n +"$((lab_dmesg_lines + 1))" | tail -n 40
-        for f in "$ISCSI_UP_RUN_DIR"/sessions/*.log; do
+        for f in "$ISCSI_UP_RUN_DIR"/daemon.log; do
             [[ -f $f ]] || continue
-            echo "--- iscsi-up session log $f (last 30 lines)"
+            echo "--- iscsi-up daemon log $f (last 30 lines)"
             tail -n 30 "$f"
         done
     fi

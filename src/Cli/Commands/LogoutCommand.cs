@@ -40,7 +40,15 @@ public static class LogoutCommand
             foreach (var session in matches)
             {
                 Console.WriteLine($"Logging out of session [sid: {session.Id}, target: {session.Target}, portal: {session.Portal},{session.GroupTag}]");
-                if (await StopAsync(session, ct).ConfigureAwait(false))
+                bool stopped;
+                try { stopped = await StopAsync(session, ct).ConfigureAwait(false); }
+                catch (UserError error) // this session could not be logged out cleanly: say so, go on with the others
+                {
+                    Console.Error.WriteLine($"iscsi-up: {error.Message}");
+                    exit = error.ExitCode;
+                    continue;
+                }
+                if (stopped)
                     Console.WriteLine($"Logout of [sid: {session.Id}, target: {session.Target}, portal: {session.Portal},{session.GroupTag}] successful.");
                 else
                 {
@@ -77,7 +85,10 @@ public static class LogoutCommand
             int code = await DaemonClient.SendAsync(new ControlRequest(ControlRequest.LogoutOp, Session: session.Id), startDaemon: false,
                 Console.Out, errors, timeout.Token, control).ConfigureAwait(false);
             if (code != ExitCodes.Success)
-                throw new UserError($"the daemon could not log out session [{session.Id}]: {errors.ToString().Trim()}", code);
+            {
+                string why = errors.ToString().Trim();
+                throw new UserError(why.StartsWith("iscsi-up: ", StringComparison.Ordinal) ? why["iscsi-up: ".Length..] : $"the daemon could not log out session [{session.Id}]: {why}", code);
+            }
             return true;
         }
         int pid = session.Pid;

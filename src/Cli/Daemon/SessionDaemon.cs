@@ -96,7 +96,14 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         if (held is null) return await Fail(client, $"iscsi-up: session [{id}] is not held by this daemon", ExitCodes.SessionNotFound).ConfigureAwait(false);
         log.WriteLine($"iscsi-up: logout of session [{id}] ({held.Target} at {held.Portal}) requested");
         Cancel(held);
-        try { return await held.Run.ConfigureAwait(false); }
+        try
+        {
+            int code = await held.Run.ConfigureAwait(false);
+            if (code != ExitCodes.Success)
+                client.Err($"iscsi-up: session [{id}] to {held.Target} at {held.Portal}: the device is detached, but the target did not answer " +
+                           $"the cache flush and logout within {SessionHost.StopBudget.TotalSeconds:0} s");
+            return code;
+        }
         catch (Exception e)
         {
             var (message, code) = ErrorReporter.Classify(e);

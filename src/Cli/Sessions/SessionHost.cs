@@ -19,6 +19,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     /// <summary>This session's record once it is usable (its id is what `session` shows and `logout` names).</summary>
     public SessionRecord? Record => Volatile.Read(ref _record);
 
+    /// <summary>How long the cache flush and logout may take once the device is detached.</summary>
+    public static readonly TimeSpan StopBudget = TimeSpan.FromSeconds(20);
+
     private static readonly Lock RecordGate = new();
     private SessionRecord? _record;
 
@@ -62,9 +65,24 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                 return ExitCodes.Transport;
             }
             await exposure.StopAsync().ConfigureAwait(false);
-            try { await disk.SynchronizeCacheAsync(CancellationToken.None).ConfigureAwait(false); }
+            // The device is detached: everything the kernel wrote was acknowledged by the target. What is left is
+            // its cache flush and the logout, which must not hold up a shutdown for the whole replacement timeout
+            // when the target has gone away first.
+            using var budget = new CancellationTokenSource(StopBudget);
+            try { await disk.SynchronizeCacheAsync(budget.Token).ConfigureAwait(false); }
             catch (IOException e) { Console.Error.WriteLine($"iscsi-up: warning: {e.Message}"); }
-            await session.LogoutAsync(CancellationToken.None).ConfigureAwait(false);
+            catch (OperationCanceledException)
+            {
+                Console.Error.WriteLine($"iscsi-up: warning: {options.TargetName} at {portal} did not answer within {StopBudget.TotalSeconds:0} s: " +
+                                        "no cache flush and no logout (the target ends the session itself)");
+                return ExitCodes.Transport;
+            }
+            try { await session.LogoutAsync(budget.Token).ConfigureAwait(false); }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
+            {
+                Console.Error.WriteLine($"iscsi-up: warning: logout from {options.TargetName} at {portal} did not complete: {(e is IOException ? e.Message : "no answer")}");
+                return ExitCodes.Transport;
+            }
             output.WriteLine($"Logout of [target: {options.TargetName}, portal: {portal}] successful.");
             return ExitCodes.Success;
         }

@@ -57,7 +57,8 @@ public sealed class IscsiConnection : IAsyncDisposable
         SocketError.ConnectionRefused => "connection refused (is the target running and listening on that port?)",
         SocketError.HostNotFound or SocketError.NoData => "host name not found",
         SocketError.TimedOut => "connection timed out",
-        SocketError.NetworkUnreachable or SocketError.HostUnreachable => "host unreachable",
+        SocketError.NetworkUnreachable => "network unreachable (is the network up, with a route to the portal?)",
+        SocketError.HostUnreachable => "host unreachable",
         _ => e.Message,
     };
 
