@@ -23,6 +23,8 @@ units="iscsi-upd.socket iscsi-upd.service iscsi-up.service"
 setup() {
     [[ -n ${LAB_RPM:-} && -f $LAB_RPM ]] || fail "no RPM to install (LAB_RPM=${LAB_RPM:-}; the runner builds it with packaging/rpm/build.sh)"
     [[ ! -e /usr/bin/iscsi-up ]] || fail "/usr/bin/iscsi-up exists before the package is installed"
+    # A machine without open-iscsi's name (the host image has one; %post would rightly keep to it).
+    rm -f /etc/iscsi/initiatorname.iscsi
 }
 
 check() {
