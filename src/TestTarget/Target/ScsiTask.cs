@@ -53,8 +53,11 @@ public sealed class ScsiTask : IDisposable
 
     public CancellationTokenSource Cancellation { get; }
 
+    private const int Running = 0, Responding = 1, AbortedState = 2;
+    private int _state;
+
     /// <summary>Set by ABORT TASK and friends: the command ends without a response.</summary>
-    public bool Aborted { get; private set; }
+    public bool Aborted => Volatile.Read(ref _state) == AbortedState;
 
     /// <summary>The running execution (for aborts and logout to wait on).</summary>
     public Task Completion { get; set; } = Task.CompletedTask;
@@ -62,12 +65,21 @@ public sealed class ScsiTask : IDisposable
     /// <summary>The slot in the command window is still held.</summary>
     public bool HoldsWindowSlot { get; set; }
 
-    public void Abort()
+    /// <summary>
+    /// Aborts the command unless its response is already on its way (then the initiator sees the response and
+    /// the abort must say the task no longer exists). Responding and aborting exclude each other, so a task is
+    /// never both answered and reported aborted.
+    /// </summary>
+    public bool TryAbort()
     {
-        Aborted = true;
+        if (Interlocked.CompareExchange(ref _state, AbortedState, Running) == Responding) return false;
         try { Cancellation.Cancel(); } catch (ObjectDisposedException) { }
         DataReady.TrySetCanceled();
+        return true;
     }
+
+    /// <summary>Claims the right to send the command's response; false once it has been aborted.</summary>
+    public bool TryClaimResponse() => Interlocked.CompareExchange(ref _state, Responding, Running) != AbortedState;
 
     /// <summary>
     /// Returns the Data-Out buffer to the pool, unless Data-Out may still be landing in it (an aborted command

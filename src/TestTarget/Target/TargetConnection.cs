@@ -387,7 +387,7 @@ public sealed class TargetConnection
             }
             using (result)
             {
-                if (task.Aborted) return;
+                if (!task.TryClaimResponse()) return;
                 await RespondAsync(task, result).ConfigureAwait(false);
             }
         }
@@ -397,7 +397,7 @@ public sealed class TargetConnection
         catch (Exception e)
         {
             Log($"{task} failed inside the target: {e.GetType().Name}: {e.Message}");
-            if (!task.Aborted && !_cts.IsCancellationRequested)
+            if (task.TryClaimResponse() && !_cts.IsCancellationRequested)
             {
                 using var failure = ScsiResult.CheckCondition(SenseKey.HardwareError, AdditionalSense.InternalTargetFailure);
                 try { await RespondAsync(task, failure).ConfigureAwait(false); } catch (OperationCanceledException) { }
@@ -503,8 +503,17 @@ public sealed class TargetConnection
         switch (function)
         {
             case TaskManagement.AbortTask:
-                // A task that is not (or no longer) here counts as aborted: RFC 7143 section 11.5.1 asks for "function complete".
-                if (_tasks.TryGetValue(referenced, out ScsiTask? task)) victims.Add(task);
+                // RFC 7143 section 11.5.1: a task already answered, or long gone, "does not exist"; one whose RefCmdSN
+                // is still ahead of ExpCmdSN (not received yet) counts as received and aborted.
+                if (_tasks.TryGetValue(referenced, out ScsiTask? task))
+                {
+                    victims.Add(task); // waited for either way: nothing of its may follow the TMF response
+                    if (!task.TryAbort()) response = TaskManagement.TaskDoesNotExist;
+                }
+                else if (!SerialNumber.LessOrEqual(_session.Window.ExpCmdSN, pdu.U32(32) /* RefCmdSN */))
+                {
+                    response = TaskManagement.TaskDoesNotExist;
+                }
                 break;
             case TaskManagement.AbortTaskSet or TaskManagement.ClearTaskSet:
                 victims.AddRange(_tasks.Values.Where(t => t.Lun == lun));
@@ -523,8 +532,10 @@ public sealed class TargetConnection
                 response = TaskManagement.FunctionNotSupported;
                 break;
         }
-        foreach (var victim in victims) victim.Abort();
-        if (victims.Count > 0) Log($"task management function {function} aborted {victims.Count} command(s)");
+        int aborted = function == TaskManagement.AbortTask
+            ? (response == TaskManagement.FunctionComplete ? victims.Count : 0)
+            : victims.Count(victim => victim.TryAbort()); // the ones already answering are only waited for
+        if (aborted > 0) Log($"task management function {function} aborted {aborted} command(s)");
         _ = RespondToTaskManagementAsync(itt, response, victims, function == TaskManagement.TargetColdReset);
     }
 
@@ -690,7 +701,7 @@ public sealed class TargetConnection
 
     private async Task CleanupAsync(Task writer, Task pinger)
     {
-        foreach (ScsiTask task in _tasks.Values) task.Abort();
+        foreach (ScsiTask task in _tasks.Values) task.TryAbort();
         try
         {
             await Task.WhenAll(_tasks.Values.Select(t => t.Completion)).WaitAsync(DrainTimeout).ConfigureAwait(false);

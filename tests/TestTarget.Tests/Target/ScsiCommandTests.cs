@@ -265,11 +265,7 @@ public sealed class ScsiCommandTests
             await initiator.SendAsync(command);
         using (Pdu r2t = await initiator.ReceiveAsync()) Assert.Equal(Opcode.ReadyToTransfer, r2t.Opcode);
 
-        using var abort = new Pdu(Opcode.TaskManagementRequest, immediate: true);
-        abort.Flags = 0x80 | 0x01; // ABORT TASK
-        abort.InitiatorTaskTag = initiator.NextItt();
-        abort.SetU32(20, itt);
-        abort.CmdSN = initiator.CmdSN;
+        using var abort = AbortTask(initiator, referencedItt: itt, refCmdSN: 0);
         await initiator.SendAsync(abort);
         using Pdu response = await initiator.ReceiveAsync();
 
@@ -279,6 +275,53 @@ public sealed class ScsiCommandTests
         // The session still works, and the aborted write wrote nothing.
         Assert.Equal(0, (await initiator.ExecuteAsync(Cdb.TestUnitReady(), 0, read: false)).Status);
         Assert.All(storage.Bytes[..8192], b => Assert.Equal(0, b));
+    }
+
+    [Fact]
+    public async Task AbortTaskOfACommandAlreadyAnsweredSaysTheTaskDoesNotExist()
+    {
+        var (running, initiator, _) = await LoggedInAsync();
+        await using var __ = running;
+        await using var ___ = initiator;
+        uint written = initiator.CmdSN;
+        Assert.Equal(0, (await initiator.ExecuteAsync(Cdb.TestUnitReady(), 0, read: false)).Status);
+
+        // RefCmdSN behind ExpCmdSN: the target has seen the command and answered it.
+        uint answered = initiator.NextItt() - 1; // the tag ExecuteAsync used
+        using var abort = AbortTask(initiator, answered, refCmdSN: written);
+        await initiator.SendAsync(abort);
+        using Pdu response = await initiator.ReceiveAsync();
+
+        // libiscsi's iSCSITMF suite checks exactly this: a task that got its response cannot also be "aborted".
+        Assert.Equal(Opcode.TaskManagementResponse, response.Opcode);
+        Assert.Equal(TaskManagement.TaskDoesNotExist, response.Response);
+    }
+
+    [Fact]
+    public async Task AbortTaskOfACommandNotYetReceivedCountsItAsAborted()
+    {
+        var (running, initiator, _) = await LoggedInAsync();
+        await using var __ = running;
+        await using var ___ = initiator;
+
+        // RefCmdSN not received yet (RFC 7143 section 11.5.1 b).
+        using var abort = AbortTask(initiator, referencedItt: 0x1234, refCmdSN: initiator.CmdSN);
+        await initiator.SendAsync(abort);
+        using Pdu response = await initiator.ReceiveAsync();
+
+        Assert.Equal(TaskManagement.FunctionComplete, response.Response);
+    }
+
+    /// <summary>An immediate ABORT TASK request for <paramref name="referencedItt"/>.</summary>
+    private static Pdu AbortTask(RawInitiator initiator, uint referencedItt, uint refCmdSN)
+    {
+        var abort = new Pdu(Opcode.TaskManagementRequest, immediate: true);
+        abort.Flags = 0x80 | 0x01; // ABORT TASK
+        abort.InitiatorTaskTag = initiator.NextItt();
+        abort.SetU32(20, referencedItt);
+        abort.CmdSN = initiator.CmdSN;
+        abort.SetU32(32, refCmdSN);
+        return abort;
     }
 
     [Fact]
