@@ -4,6 +4,7 @@ using IscsiUp.Cli;
 using IscsiUp.Cli.Commands;
 
 IscsiUp.Cli.Sessions.IoFlusher.EnsureFor(args);
+IscsiUp.Cli.Sessions.InlineSocketCompletions.EnableFor(args);
 
 var root = new RootCommand("iscsi-up: discover, log in to and mount iSCSI storage with a managed initiator")
 {

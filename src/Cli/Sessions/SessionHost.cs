@@ -28,7 +28,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     public async Task<int> RunAsync(Action? ready, CancellationToken stop)
     {
         // Say "no nbd driver" before logging in, not after: nothing to undo on the target.
-        if (export.NbdDevice is not null) Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver();
+        if (export.NbdDevice is not null) await Task.Run(Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver).ConfigureAwait(false); // may run modprobe: never on a socket thread
         var session = await RecoveringSession.LoginAsync(portal, options, new RecoveryOptions(), stop).ConfigureAwait(false);
         var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.Failed += error => failed.TrySetResult(error);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace IscsiUp.Initiator.Io;
 
 /// <summary>
@@ -12,6 +14,7 @@ public sealed class CoalescingWriteLock(Stream buffered)
     private readonly SemaphoreSlim _lock = new(1, 1);
     private int _waiting;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask EnterAsync(CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
@@ -21,6 +24,7 @@ public sealed class CoalescingWriteLock(Stream buffered)
     }
 
     /// <summary>Flushes unless another writer is already waiting, then lets the next one in.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ExitAsync(CancellationToken ct = default)
     {
         try

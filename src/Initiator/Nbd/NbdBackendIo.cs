@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace IscsiUp.Initiator.Nbd;
@@ -16,6 +17,7 @@ internal static class NbdBackendIo
     /// <summary>Pieces of one trim / write-zeroes request issued concurrently.</summary>
     private const int ZeroWindow = 16;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public static async ValueTask ReadAsync(NbdExport export, long offset, Memory<byte> destination, CancellationToken ct)
     {
         var b = export.Backend;
@@ -34,13 +36,13 @@ internal static class NbdBackendIo
         if (alignedEnd > alignedStart)
         {
             var interior = destination.Slice((int)(alignedStart - offset), (int)(alignedEnd - alignedStart));
-            await ForEachPieceAsync(alignedStart, interior.Length, PieceLength(b), DataWindow,
-                (pos, len) => b.ReadAsync(pos, interior.Slice((int)(pos - alignedStart), len), ct)).ConfigureAwait(false);
+            await ReadBlocksAsync(b, alignedStart, interior, ct).ConfigureAwait(false);
         }
         if (end > alignedEnd)
             await ReadPartialAsync(b, alignedEnd, 0, destination[(int)(alignedEnd - offset)..], ct).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public static async ValueTask WriteAsync(NbdExport export, long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct)
     {
         var b = export.Backend;
@@ -76,6 +78,7 @@ internal static class NbdBackendIo
     }
 
     /// <summary>Writes <paramref name="source"/>, or zeroes when it is null, over [offset, offset+length).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask WriteRangeAsync(NbdExport export, long offset, long length, ReadOnlyMemory<byte>? source, bool fua, CancellationToken ct, bool mayUnmap = false)
     {
         var b = export.Backend;
@@ -97,28 +100,44 @@ internal static class NbdBackendIo
         {
             long interiorLen = alignedEnd - alignedStart;
             if (source is { } src)
-            {
-                var interior = src.Slice((int)(alignedStart - offset), (int)interiorLen);
-                await ForEachPieceAsync(alignedStart, interiorLen, PieceLength(b), DataWindow,
-                    (pos, len) => b.WriteAsync(pos, interior.Slice((int)(pos - alignedStart), len), fua, ct)).ConfigureAwait(false);
-            }
-            else if (b.SupportsWriteZeroes)
-            {
-                await ForEachPieceAsync(alignedStart, interiorLen, PieceLength(b), ZeroWindow,
-                    (pos, len) => b.WriteZeroesAsync(pos, len, mayUnmap, fua, ct)).ConfigureAwait(false);
-            }
+                await WriteBlocksAsync(b, alignedStart, src.Slice((int)(alignedStart - offset), (int)interiorLen), fua, ct).ConfigureAwait(false);
             else
-            {
-                var zeroes = export.Zeroes;
-                await ForEachPieceAsync(alignedStart, interiorLen, zeroes.Length, ZeroWindow,
-                    (pos, len) => b.WriteAsync(pos, zeroes[..len], fua, ct)).ConfigureAwait(false);
-            }
+                await ZeroBlocksAsync(export, alignedStart, interiorLen, mayUnmap, fua, ct).ConfigureAwait(false);
         }
         if (end > alignedEnd)
         {
             int tailLen = (int)(end - alignedEnd);
             await WritePartialAsync(export, alignedEnd, 0, source?[(int)(alignedEnd - offset)..], tailLen, fua, ct).ConfigureAwait(false);
         }
+    }
+
+    // The lambdas below live in methods of their own: a closure allocates at the start of the method that
+    // declares what it captures, and the common request (one piece) should allocate nothing.
+
+    /// <summary>Reads whole blocks: one backend call when they fit in one transfer, else pieces in flight.</summary>
+    private static ValueTask ReadBlocksAsync(IBlockBackend b, long offset, Memory<byte> destination, CancellationToken ct) =>
+        destination.Length <= PieceLength(b) ? b.ReadAsync(offset, destination, ct) : ReadPiecesAsync(b, offset, destination, ct);
+
+    private static ValueTask ReadPiecesAsync(IBlockBackend b, long offset, Memory<byte> destination, CancellationToken ct) =>
+        ForEachPieceAsync(offset, destination.Length, PieceLength(b), DataWindow,
+            (pos, len) => b.ReadAsync(pos, destination.Slice((int)(pos - offset), len), ct));
+
+    /// <summary>Writes whole blocks: one backend call when they fit in one transfer, else pieces in flight.</summary>
+    private static ValueTask WriteBlocksAsync(IBlockBackend b, long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct) =>
+        source.Length <= PieceLength(b) ? b.WriteAsync(offset, source, fua, ct) : WritePiecesAsync(b, offset, source, fua, ct);
+
+    private static ValueTask WritePiecesAsync(IBlockBackend b, long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct) =>
+        ForEachPieceAsync(offset, source.Length, PieceLength(b), DataWindow,
+            (pos, len) => b.WriteAsync(pos, source.Slice((int)(pos - offset), len), fua, ct));
+
+    /// <summary>Zeroes whole blocks with the backend's write zeroes, or with writes of the export's zero buffer.</summary>
+    private static ValueTask ZeroBlocksAsync(NbdExport export, long offset, long length, bool mayUnmap, bool fua, CancellationToken ct)
+    {
+        var b = export.Backend;
+        if (b.SupportsWriteZeroes)
+            return ForEachPieceAsync(offset, length, PieceLength(b), ZeroWindow, (pos, len) => b.WriteZeroesAsync(pos, len, mayUnmap, fua, ct));
+        var zeroes = export.Zeroes;
+        return ForEachPieceAsync(offset, length, zeroes.Length, ZeroWindow, (pos, len) => b.WriteAsync(pos, zeroes[..len], fua, ct));
     }
 
     private static async ValueTask ReadPartialAsync(IBlockBackend b, long blockStart, int inBlock, Memory<byte> destination, CancellationToken ct)

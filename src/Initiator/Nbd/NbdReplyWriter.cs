@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Text;
 using IscsiUp.Initiator.Io;
 
@@ -32,6 +33,7 @@ internal sealed class NbdReplyWriter
     public int ReadReplyHeaderLength => _structuredReplies ? NbdConstants.StructuredReplyHeaderLength + 8 : NbdConstants.SimpleReplyHeaderLength;
 
     /// <summary>Writes one complete message. Any failure leaves the stream unusable: the caller ends the connection.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
     {
         await _lock.EnterAsync(ct).ConfigureAwait(false);
@@ -47,6 +49,7 @@ internal sealed class NbdReplyWriter
 
     /// <summary>Writes a header and its payload back to back under one lock acquisition (used for large read
     /// replies, where copying the payload behind the header would cost a buffer twice the size).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> header, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
         await _lock.EnterAsync(ct).ConfigureAwait(false);
@@ -94,6 +97,7 @@ internal sealed class NbdReplyWriter
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendSimpleAsync(ulong cookie, uint error, CancellationToken ct)
     {
         byte[] buf = ArrayPool<byte>.Shared.Rent(NbdConstants.SimpleReplyHeaderLength);

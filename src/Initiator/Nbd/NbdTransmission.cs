@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace IscsiUp.Initiator.Nbd;
 
@@ -204,6 +205,7 @@ public sealed class NbdTransmission
     /// power-of-two payload would double the buffer) and are written as header + data under one lock.</summary>
     private const int ContiguousReadReplyLimit = 64 * 1024;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask HandleReadAsync(NbdRequest req, CancellationToken token)
     {
         if (Validate(req) is { } invalid)
@@ -260,6 +262,7 @@ public sealed class NbdTransmission
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask HandleOtherAsync(NbdRequest req, byte[]? payload, CancellationToken token)
     {
         if (Validate(req) is { } invalid)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace IscsiUp.Initiator.Protocol;
 
@@ -21,6 +22,7 @@ public sealed class PduReader(Stream stream)
     public int MaxDataSegmentLength { get; set; } = 8192;
 
     /// <summary>Reads BHS, AHS and header digest into <paramref name="pdu"/>. Returns false on a clean end of stream before a header.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<bool> ReadHeaderAsync(Pdu pdu, CancellationToken ct)
     {
         pdu.Reset();
@@ -47,6 +49,7 @@ public sealed class PduReader(Stream stream)
     }
 
     /// <summary>Reads the data segment (plus padding and data digest) of the PDU whose header was just read into <paramref name="destination"/>.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadDataAsync(Pdu pdu, Memory<byte> destination, CancellationToken ct)
     {
         int length = pdu.DataSegmentLength;

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace IscsiUp.Initiator.Protocol;
 
@@ -14,6 +15,7 @@ public sealed class PduWriter(Stream stream)
     public bool HeaderDigest { get; set; }
     public bool DataDigest { get; set; }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(Pdu pdu, CancellationToken ct)
     {
         if (pdu.Ahs.Length % 4 != 0) throw new ArgumentException("AHS length must be a multiple of 4");

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Nbd;
 
 namespace IscsiUp.Initiator.Scsi;
@@ -47,6 +48,7 @@ public sealed class ScsiBlockBackend(ScsiDisk disk) : IBlockBackend
         return (ulong)(offset / BlockSize);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken ct)
     {
         ulong lba = Lba(offset, destination.Length);
@@ -58,6 +60,7 @@ public sealed class ScsiBlockBackend(ScsiDisk disk) : IBlockBackend
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct)
     {
         ulong lba = Lba(offset, source.Length);
@@ -111,6 +114,7 @@ public sealed class ScsiBlockBackend(ScsiDisk disk) : IBlockBackend
         if (fua) await FlushAsync(ct).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask Translate(ValueTask operation)
     {
         try { await operation.ConfigureAwait(false); }

@@ -20,6 +20,13 @@ public readonly struct ScsiCommand
     public ReadOnlyMemory<byte> Cdb { get; }
     public Memory<byte> ReadBuffer { get; }
     public ReadOnlyMemory<byte> WriteBuffer { get; }
+    /// <summary>
+    /// When set, the caller's await resumes directly on the session's receive loop as the status arrives,
+    /// instead of on a thread-pool thread: one thread hop less per command, which is most of the cost of a
+    /// small I/O. The code after that await must not block (the receive loop waits for it); the block I/O path
+    /// (NBD request -> READ/WRITE -> NBD reply) only awaits.
+    /// </summary>
+    public bool ContinueOnReceiveLoop { get; init; }
     public bool IsRead => !ReadBuffer.IsEmpty;
     public bool IsWrite => !WriteBuffer.IsEmpty;
     public int ExpectedLength => IsRead ? ReadBuffer.Length : WriteBuffer.Length;

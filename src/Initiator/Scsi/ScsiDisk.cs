@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace IscsiUp.Initiator.Scsi;
 
@@ -70,6 +71,7 @@ public sealed class ScsiDisk
     public int BlockSize => (int)Capacity.BlockSize;
 
     /// <summary>Runs a command, retrying transient conditions, and throws on failure. Returns bytes transferred.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> ExecuteAsync(string operation, ScsiCommand command, CancellationToken ct = default)
     {
         for (int attempt = 0; ; attempt++)
@@ -181,7 +183,10 @@ public sealed class ScsiDisk
             throw new ArgumentOutOfRangeException(nameof(lba), $"blocks {lba}..{lba + (ulong)blocks} are beyond the end of the {Capacity.BlockCount}-block LUN");
     }
 
-    /// <summary>READ(16) of the blocks covering <paramref name="buffer"/> (its length is a multiple of the block size).</summary>
+    /// <summary>READ(16) of the blocks covering <paramref name="buffer"/> (its length is a multiple of the block size).
+    /// The hot path: the caller resumes on the session's receive loop and must not block after the await
+    /// (<see cref="ScsiCommand.ContinueOnReceiveLoop"/>).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(ulong lba, Memory<byte> buffer, CancellationToken ct = default)
     {
         uint blocks = (uint)(buffer.Length / BlockSize);
@@ -190,13 +195,16 @@ public sealed class ScsiDisk
         try
         {
             Cdb.Read16(cdb, lba, blocks);
-            int n = await ExecuteAsync("READ(16)", new ScsiCommand(LunField, cdb.AsMemory(0, 16), buffer), ct).ConfigureAwait(false);
+            var command = new ScsiCommand(LunField, cdb.AsMemory(0, 16), buffer) { ContinueOnReceiveLoop = true };
+            int n = await ExecuteAsync("READ(16)", command, ct).ConfigureAwait(false);
             if (n != buffer.Length) throw new IOException($"READ(16) at block {lba} returned {n} of {buffer.Length} bytes");
         }
         finally { ArrayPool<byte>.Shared.Return(cdb); }
     }
 
-    /// <summary>WRITE(16), with FUA when asked (the target then writes through its cache).</summary>
+    /// <summary>WRITE(16), with FUA when asked (the target then writes through its cache). The hot path, like
+    /// <see cref="ReadAsync"/>: the caller resumes on the session's receive loop and must not block.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(ulong lba, ReadOnlyMemory<byte> data, bool fua = false, CancellationToken ct = default)
     {
         uint blocks = (uint)(data.Length / BlockSize);
@@ -205,7 +213,8 @@ public sealed class ScsiDisk
         try
         {
             Cdb.Write16(cdb, lba, blocks, fua);
-            await ExecuteAsync("WRITE(16)", new ScsiCommand(LunField, cdb.AsMemory(0, 16), writeBuffer: data), ct).ConfigureAwait(false);
+            var command = new ScsiCommand(LunField, cdb.AsMemory(0, 16), writeBuffer: data) { ContinueOnReceiveLoop = true };
+            await ExecuteAsync("WRITE(16)", command, ct).ConfigureAwait(false);
         }
         finally { ArrayPool<byte>.Shared.Return(cdb); }
     }

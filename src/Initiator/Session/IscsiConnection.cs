@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Io;
 using IscsiUp.Initiator.Protocol;
 
@@ -70,6 +71,7 @@ public sealed class IscsiConnection : IAsyncDisposable
     }
 
     /// <summary>Takes the write lock for a run of PDUs (for example a Data-Out sequence); see <see cref="CoalescingWriteLock"/>.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<WriteScope> LockForWritingAsync(CancellationToken ct)
     {
         await _writeLock.EnterAsync(ct).ConfigureAwait(false);

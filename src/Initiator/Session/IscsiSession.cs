@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Protocol;
 using IscsiUp.Initiator.Scsi;
@@ -108,6 +109,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
     }
 
     /// <summary>Sends a SCSI command and waits for its status. Data moves directly into/out of the command's buffers.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ScsiResult> ExecuteAsync(ScsiCommand command, CancellationToken ct = default)
     {
         ThrowIfFailed();
@@ -145,6 +147,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendCommandAsync(PendingCommand slot, CancellationToken ct)
     {
         var command = slot.Command;
@@ -202,6 +205,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
     }
 
     /// <summary>Writes Data-Out PDUs for one sequence (unsolicited, or one R2T), each no longer than the target accepts.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteDataOutAsync(IscsiConnection.WriteScope writer, PendingCommand slot, uint ttt, int offset, int length, CancellationToken ct)
     {
         using var pdu = new Pdu();
@@ -303,6 +307,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         return slot.Itt == itt && !slot.IsCompleted ? slot : null;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnDataInAsync(Pdu pdu, CancellationToken ct)
     {
         UpdateWindow(pdu);
@@ -321,6 +326,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnScsiResponseAsync(Pdu pdu, CancellationToken ct)
     {
         UpdateWindow(pdu);
@@ -560,10 +566,11 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref _failure, error, null) != null) return;
         _connection.Abort();
+        // Announce the loss before failing the commands: whoever sees a command fail can count on Lost having run.
+        if (Volatile.Read(ref _loggedOut) == 0) Lost?.Invoke(error);
         foreach (var slot in _slots) slot.TryFail(error);
         foreach (var waiter in _controlWaiters.Values) waiter.TrySetException(error);
         _windowOpened.TrySetException(error);
-        if (Volatile.Read(ref _loggedOut) == 0) Lost?.Invoke(error);
     }
 
     public async ValueTask DisposeAsync()

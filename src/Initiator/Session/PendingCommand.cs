@@ -39,11 +39,13 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
         Sent = false;
         _completed = 0;
         _core.Reset();
+        _core.RunContinuationsAsynchronously = !command.ContinueOnReceiveLoop;
     }
 
     public ValueTask<ScsiResult> Task => new(this, _core.Version);
 
-    /// <summary>Completes once; later calls (a duplicate response, a failure after success) are ignored.</summary>
+    /// <summary>Completes once; later calls (a duplicate response, a failure after success) are ignored. A command
+    /// marked <see cref="ScsiCommand.ContinueOnReceiveLoop"/> resumes its caller inside this call.</summary>
     public bool TryComplete(ScsiResult result)
     {
         if (Interlocked.Exchange(ref _completed, 1) != 0) return false;
@@ -54,6 +56,8 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
     public bool TryFail(Exception error)
     {
         if (Interlocked.Exchange(ref _completed, 1) != 0) return false;
+        // Failures come from anywhere (a dying connection fails every slot at once): never run callers inline.
+        _core.RunContinuationsAsynchronously = true;
         _core.SetException(error);
         return true;
     }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Scsi;
 using Polly;
@@ -63,11 +64,12 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     /// <summary>How many times the session has reconnected.</summary>
     public int Reconnects { get; private set; }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ScsiResult> ExecuteAsync(ScsiCommand command, CancellationToken ct = default)
     {
         while (true)
         {
-            var session = await ReadySessionAsync(ct).ConfigureAwait(false);
+            var session = HealthySession() ?? await ReadySessionAsync(ct).ConfigureAwait(false);
             try
             {
                 return await session.ExecuteAsync(command, ct).ConfigureAwait(false);
@@ -77,6 +79,16 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
                 // The command got no status: re-issue it once the session is back.
                 StartReconnect(session, "connection lost");
             }
+        }
+    }
+
+    /// <summary>The current session when it can take commands now (the common case, without allocating).</summary>
+    private IscsiSession? HealthySession()
+    {
+        if (Volatile.Read(ref _closed) != 0) return null;
+        lock (_gate)
+        {
+            return _reconnecting is null && _current.Failure is null ? _current : null;
         }
     }
 

@@ -35,7 +35,9 @@ public sealed class KernelNbdDevice : IAsyncDisposable
     public static async Task<KernelNbdDevice> AttachAsync(NbdServer server, NbdExport export, string device, string backendId, CancellationToken ct)
     {
         int? wanted = ParseDevice(device);
-        EnsureDriver();
+        // modprobe and netlink block this thread; the caller may be a socket event thread that our own NBD
+        // connection needs, so they run on the thread pool.
+        await Task.Run(EnsureDriver, ct).ConfigureAwait(false);
         using var netlink = new GenericNetlinkSocket();
         ushort family = netlink.ResolveFamily(NbdNetlink.Family)
             ?? throw new NbdUnavailableException("the kernel's nbd driver has no netlink interface (kernel older than 4.12?); use --nbd-listen or --nbd-unix instead");
@@ -58,7 +60,8 @@ public sealed class KernelNbdDevice : IAsyncDisposable
             List<byte[]> replies;
             try
             {
-                replies = netlink.Exchange(request.ToArray());
+                byte[] message = request.ToArray();
+                replies = await Task.Run(() => netlink.Exchange(message), ct).ConfigureAwait(false);
             }
             catch (NetlinkException e)
             {
@@ -147,7 +150,8 @@ public sealed class KernelNbdDevice : IAsyncDisposable
             {
                 var request = new NetlinkMessage(family, NbdNetlink.CmdDisconnect, NbdNetlink.Version, netlink.NextSequence())
                     .U32(NbdNetlink.AttrIndex, (uint)Index);
-                netlink.Exchange(request.ToArray());
+                byte[] message = request.ToArray();
+                await Task.Run(() => netlink.Exchange(message)).ConfigureAwait(false); // blocks: off the socket threads
             }
             await _serving.WaitAsync(timeout).ConfigureAwait(false);
         }
