@@ -1,27 +1,14 @@
+using IscsiUp.Initiator.Io;
+
 namespace IscsiUp.Cli.Sessions;
 
-/// <summary>
-/// Processes that hold sessions (the daemon, <c>login --foreground</c>) run socket continuations on one socket
-/// event thread instead of handing each to the thread pool. A 4 KiB I/O then costs no thread wake-up of ours:
-/// the NBD request, the iSCSI command, its status and the NBD reply are handled where the bytes arrive, like
-/// qemu-nbd's single event loop. Measured with bench/cpu-per-io: CPU per 4 KiB random read 46 -> 25 us, per
-/// 1 MiB sequential read 330 -> 160 us. The price is that nothing on that path may block; the data path only
-/// awaits, and the few blocking calls (netlink, modprobe) run on the thread pool. An administrator's own
-/// setting of either variable wins.
-/// </summary>
+/// <summary>The commands whose process holds sessions (the daemon, <c>login --foreground</c>) serve I/O from
+/// one socket event thread; see <see cref="SocketEventThread"/>.</summary>
 public static class InlineSocketCompletions
 {
-    private const string Inline = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-    private const string EventThreads = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
-
-    /// <summary>Must run before the process opens its first socket (the runtime reads the variables once).</summary>
     public static void EnableFor(string[] args)
     {
-        if (!HoldsSessions(args)) return;
-        if (Environment.GetEnvironmentVariable(Inline) is null) Environment.SetEnvironmentVariable(Inline, "1");
-        if (Environment.GetEnvironmentVariable(EventThreads) is null) Environment.SetEnvironmentVariable(EventThreads, "1");
+        if (args.Length > 0 && (args[0] == "daemon" || (args[0] == "login" && args.Contains("--foreground"))))
+            SocketEventThread.RunContinuationsInline();
     }
-
-    private static bool HoldsSessions(string[] args) =>
-        args.Length > 0 && (args[0] == "daemon" || (args[0] == "login" && args.Contains("--foreground")));
 }
