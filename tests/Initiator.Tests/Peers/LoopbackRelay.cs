@@ -89,7 +89,10 @@ public sealed class LoopbackRelay : IAsyncDisposable
         {
             foreach (var client in _clients)
             {
-                try { client.Client.LingerState = new LingerOption(true, 0); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+                // A pump may have disposed this side already (its peer went away), which leaves Client null.
+                var socket = client.Client;
+                if (socket is not null)
+                    try { socket.LingerState = new LingerOption(true, 0); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
                 client.Dispose();
             }
             _clients.Clear();
