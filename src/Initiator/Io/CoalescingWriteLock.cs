@@ -7,9 +7,13 @@ namespace IscsiUp.Initiator.Io;
 /// burst leaves: a writer that sees another one waiting skips its flush, and that waiter's flush carries both.
 /// Many requests in flight then cost one send instead of one each. Waiting is not cancellable, because a
 /// skipped flush counts on every waiter taking the lock in turn; the lock is only held while bytes are
-/// written, and a dead socket fails those writes and frees it.
+/// written, and a dead socket fails those writes and frees it. A writer running inside a receive loop's
+/// <see cref="SendBatch"/> leaves its flush to that batch.
 /// </summary>
-public sealed class CoalescingWriteLock(Stream buffered)
+/// <param name="buffered">The buffered stream the writers write to.</param>
+/// <param name="deferredFlushFailed">Told when a flush a batch carried out later failed (no writer is left to
+/// see it): the owner ends the connection as if its own send had failed.</param>
+public sealed class CoalescingWriteLock(Stream buffered, Action<Exception> deferredFlushFailed)
 {
     private readonly SemaphoreSlim _lock = new(1, 1);
     private int _waiting;
@@ -23,13 +27,36 @@ public sealed class CoalescingWriteLock(Stream buffered)
         finally { Interlocked.Decrement(ref _waiting); }
     }
 
-    /// <summary>Flushes unless another writer is already waiting, then lets the next one in.</summary>
+    /// <summary>Flushes unless another writer is already waiting or a receive loop's batch will, then lets the next one in.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ExitAsync(CancellationToken ct = default)
     {
         try
         {
-            if (Volatile.Read(ref _waiting) == 0) await buffered.FlushAsync(ct).ConfigureAwait(false);
+            if (Volatile.Read(ref _waiting) == 0)
+            {
+                if (SendBatch.Current is { } batch) batch.Defer(this);
+                else await buffered.FlushAsync(ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>The flush a batch held back (a no-op when a later writer has flushed already).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    internal async ValueTask FlushDeferredAsync()
+    {
+        await EnterAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await buffered.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            deferredFlushFailed(e);
         }
         finally
         {

@@ -19,10 +19,11 @@ internal sealed class NbdReplyWriter
 
     private readonly bool _structuredReplies;
 
-    public NbdReplyWriter(Stream socketStream, bool structuredReplies)
+    /// <param name="deferredFlushFailed">Told when replies held back by a <see cref="SendBatch"/> could not be sent.</param>
+    public NbdReplyWriter(Stream socketStream, bool structuredReplies, Action<Exception> deferredFlushFailed)
     {
         _output = new BufferedStream(socketStream, 128 * 1024);
-        _lock = new CoalescingWriteLock(_output);
+        _lock = new CoalescingWriteLock(_output, deferredFlushFailed);
         _structuredReplies = structuredReplies;
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using IscsiUp.Initiator.Io;
 
 namespace IscsiUp.Initiator.Nbd;
 
@@ -276,7 +277,8 @@ public sealed class NbdServer : IAsyncDisposable
             if (socket.ProtocolType == ProtocolType.Tcp)
                 socket.NoDelay = true;
             await using var stream = new NetworkStream(socket, ownsSocket: true);
-            var input = new BufferedStream(stream, TransmissionOptions.ReceiveBufferSize);
+            var batch = new SendBatch();
+            var input = new BufferedStream(new SendBatchReadStream(stream, batch), TransmissionOptions.ReceiveBufferSize);
             NbdHandshakeResult? result;
             using (var handshakeCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
@@ -300,7 +302,7 @@ public sealed class NbdServer : IAsyncDisposable
                 return;
             Log?.Invoke($"nbd [{peer}]: client entered transmission on export '{result.Export.Name}'" +
                         (result.StructuredReplies ? " with structured replies" : ""));
-            await new NbdTransmission(input, stream, result.Export, result.StructuredReplies, TransmissionOptions, Log, peer)
+            await new NbdTransmission(input, stream, batch, result.Export, result.StructuredReplies, TransmissionOptions, Log, peer)
                 .RunAsync(ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using IscsiUp.Initiator.Io;
 
 namespace IscsiUp.Initiator.Nbd;
 
@@ -20,16 +21,20 @@ public sealed class NbdTransmission
     private readonly Action<string>? _log;
     private readonly string _peer;
     private readonly NbdRequestLimiter _limiter;
+    private readonly SendBatch _batch;
     private CancellationTokenSource? _cts;
     private int _failed;
 
-    /// <param name="input">Request stream (should be buffered; only this loop reads it).</param>
+    /// <param name="input">Request stream (should be buffered; only this loop reads it), over a
+    /// <see cref="SendBatchReadStream"/> of <paramref name="batch"/>.</param>
     /// <param name="output">Reply stream (written only under the reply lock).</param>
-    internal NbdTransmission(Stream input, Stream output, NbdExport export, bool structuredReplies,
+    /// <param name="batch">Holds back the iSCSI sends of requests read in one go until the loop would wait.</param>
+    internal NbdTransmission(Stream input, Stream output, SendBatch batch, NbdExport export, bool structuredReplies,
         NbdTransmissionOptions options, Action<string>? log, string peer)
     {
         _input = input;
-        _writer = new NbdReplyWriter(output, structuredReplies);
+        _batch = batch;
+        _writer = new NbdReplyWriter(output, structuredReplies, ReplyFailed);
         _export = export;
         _log = log;
         _peer = peer;
@@ -48,8 +53,9 @@ public sealed class NbdTransmission
         options ??= NbdTransmissionOptions.Default;
         string peer = DescribePeer(socket);
         await using var stream = new NetworkStream(socket, ownsSocket: true);
-        var input = new BufferedStream(stream, options.ReceiveBufferSize);
-        var t = new NbdTransmission(input, stream, export, structuredReplies: false, options, log, peer);
+        var batch = new SendBatch();
+        var input = new BufferedStream(new SendBatchReadStream(stream, batch), options.ReceiveBufferSize);
+        var t = new NbdTransmission(input, stream, batch, export, structuredReplies: false, options, log, peer);
         await t.RunAsync(ct).ConfigureAwait(false);
     }
 
@@ -114,7 +120,7 @@ public sealed class NbdTransmission
                         break;
                     }
                     int len = (int)req.Length;
-                    await _limiter.AcquireAsync(len, token).ConfigureAwait(false);
+                    await AcquireAsync(len, token).ConfigureAwait(false);
                     byte[]? payload = null;
                     try
                     {
@@ -136,7 +142,7 @@ public sealed class NbdTransmission
                 else
                 {
                     long budget = req.Type == NbdConstants.CmdRead && req.Length <= NbdConstants.MaxPayloadLength ? req.Length : 0;
-                    await _limiter.AcquireAsync(budget, token).ConfigureAwait(false);
+                    await AcquireAsync(budget, token).ConfigureAwait(false);
                     Dispatch(req, null, budget);
                 }
             }
@@ -158,15 +164,32 @@ public sealed class NbdTransmission
             // A client that went away gets its in-flight requests cancelled; NBD_CMD_DISC lets them finish.
             if (!graceful)
                 await cts.CancelAsync().ConfigureAwait(false);
+            await _batch.FlushAsync().ConfigureAwait(false);
             await _limiter.WhenIdleAsync().ConfigureAwait(false);
             Log(reason);
         }
     }
 
+    /// <summary>Waits for room in the in-flight budget; the held-back commands go out first, since their
+    /// replies are what makes room.</summary>
+    private ValueTask AcquireAsync(long bytes, CancellationToken token)
+    {
+        var acquired = _limiter.AcquireAsync(bytes, token);
+        return acquired.IsCompleted || !_batch.HasDeferred ? acquired : FlushThenWaitAsync(acquired);
+    }
+
+    private async ValueTask FlushThenWaitAsync(ValueTask acquired)
+    {
+        await _batch.FlushAsync().ConfigureAwait(false);
+        await acquired.ConfigureAwait(false);
+    }
+
     private void Dispatch(NbdRequest req, byte[]? payload, long budget)
     {
         // Runs inline up to its first real wait (the iSCSI command in flight): no thread-pool hop per request.
-        _ = HandleAsync(req, payload, budget);
+        // Its command is flushed with those of the other requests already read, before this loop next waits.
+        using (_batch.Activate())
+            _ = HandleAsync(req, payload, budget);
     }
 
     private async Task HandleAsync(NbdRequest req, byte[]? payload, long budget)
@@ -182,15 +205,7 @@ public sealed class NbdTransmission
         catch (Exception e)
         {
             // Only reply sending gets here: the stream may be half-written, so the connection must end.
-            if (Interlocked.Exchange(ref _failed, 1) == 0 && !token.IsCancellationRequested)
-                Log($"sending reply to {req.CommandName} failed: {e.Message}; closing");
-            try
-            {
-                await _cts.CancelAsync().ConfigureAwait(false);
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+            ReplyFailed($"sending reply to {req.CommandName}", e);
         }
         finally
         {
@@ -389,6 +404,24 @@ public sealed class NbdTransmission
         Log($"{where} failed with an unexpected {e.GetType().Name}: {e.Message}");
         return (NbdConstants.EIo, "I/O error");
     }
+
+    /// <summary>A reply could not be sent (here or in a batch's later flush): the connection must end.</summary>
+    private void ReplyFailed(string what, Exception e)
+    {
+        var cts = _cts;
+        if (Interlocked.Exchange(ref _failed, 1) == 0 && cts is not null && !cts.IsCancellationRequested)
+            Log($"{what} failed: {e.Message}; closing");
+        try
+        {
+            // Never run the cancellation callbacks inline: this may be a batch's flush, holding the reply lock.
+            _ = cts?.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private void ReplyFailed(Exception e) => ReplyFailed("sending replies", e);
 
     private void Log(string line) => _log?.Invoke($"nbd [{_peer} {_export.Name}]: {line}");
 }

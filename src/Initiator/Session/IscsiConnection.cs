@@ -19,15 +19,20 @@ public sealed class IscsiConnection : IAsyncDisposable
     public PduReader Reader { get; }
     public PduWriter Writer { get; }
 
+    /// <summary>Sends made while the receive loop hands out responses it has already read; they go out when the
+    /// loop's next socket read would wait (see <see cref="SendBatch"/>).</summary>
+    public SendBatch ReceiveBatch { get; } = new();
+
     private IscsiConnection(Socket socket, Portal portal)
     {
         _socket = socket;
         Portal = portal;
         _stream = new NetworkStream(socket, ownsSocket: true);
-        Reader = new PduReader(new BufferedStream(_stream, 64 * 1024));
+        Reader = new PduReader(new BufferedStream(new SendBatchReadStream(_stream, ReceiveBatch), 64 * 1024));
         var output = new BufferedStream(_stream, 64 * 1024);
         Writer = new PduWriter(output);
-        _writeLock = new CoalescingWriteLock(output);
+        // A held-back flush that failed means a dead socket: close it, so the receive loop fails the session.
+        _writeLock = new CoalescingWriteLock(output, _ => Abort());
     }
 
     /// <summary>Connects with a timeout; failures become one-line messages naming the portal.</summary>

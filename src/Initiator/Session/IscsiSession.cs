@@ -268,6 +268,8 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         }
         finally
         {
+            // Replies to commands answered just before the end must still reach their (healthy) NBD clients.
+            await _connection.ReceiveBatch.FlushAsync().ConfigureAwait(false);
             pdu.Dispose();
         }
     }
@@ -322,7 +324,9 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         if ((pdu.Flags & 0x01) != 0) // S bit: status carried here
         {
             UpdateStatSN(pdu.StatSN);
-            slot.TryComplete(new ScsiResult(pdu.Status, null, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
+            // The caller resumes inside this call; what it sends (an NBD reply, the next command) waits for the batch.
+            using (_connection.ReceiveBatch.Activate())
+                slot.TryComplete(new ScsiResult(pdu.Status, null, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
         }
     }
 
@@ -346,7 +350,8 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             int senseLength = Math.Min((data[0] << 8) | data[1], data.Length - 2);
             if (senseLength > 0) sense = data.Slice(2, senseLength).ToArray();
         }
-        slot.TryComplete(new ScsiResult(pdu.Status, sense, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
+        using (_connection.ReceiveBatch.Activate())
+            slot.TryComplete(new ScsiResult(pdu.Status, sense, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
     }
 
     private void OnReadyToTransfer(Pdu pdu)

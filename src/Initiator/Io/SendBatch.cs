@@ -1,0 +1,55 @@
+using System.Runtime.CompilerServices;
+
+namespace IscsiUp.Initiator.Io;
+
+/// <summary>
+/// Holds back the socket flushes of writes made while one receive loop handles input that is already at hand,
+/// and pushes them out together before that loop next waits. A loop that reads eight NBD requests in one
+/// receive then sends their eight iSCSI commands with one send, not eight; the iSCSI loop that reads eight
+/// responses answers the NBD client with one send. The loop marks its synchronous work with
+/// <see cref="Activate"/> (writers find the batch through a thread-static, so only code that runs inside that
+/// call on that thread defers) and calls <see cref="FlushAsync"/> before any wait, or a held-back command could
+/// be the one the wait depends on.
+/// </summary>
+public sealed class SendBatch
+{
+    [ThreadStatic] private static SendBatch? t_current;
+
+    // Usually one or two locks (the iSCSI connection, the NBD reply writer); a list beats a set at that size.
+    private readonly List<CoalescingWriteLock> _deferred = [];
+
+    /// <summary>The batch whose loop is running synchronous work on this thread, if any.</summary>
+    internal static SendBatch? Current => t_current;
+
+    public bool HasDeferred => _deferred.Count > 0;
+
+    /// <summary>Defers flushes on this thread until the scope ends. Wrap only synchronous code: work that
+    /// continues on another thread after an await must not find this batch, and does not.</summary>
+    public Scope Activate()
+    {
+        var previous = t_current;
+        t_current = this;
+        return new Scope(previous);
+    }
+
+    public readonly struct Scope(SendBatch? previous) : IDisposable
+    {
+        public void Dispose() => t_current = previous;
+    }
+
+    internal void Defer(CoalescingWriteLock writeLock)
+    {
+        if (!_deferred.Contains(writeLock)) _deferred.Add(writeLock);
+    }
+
+    /// <summary>Flushes every held-back stream. A failed flush is reported to its lock's owner, not thrown: the
+    /// bytes belonged to other requests, and this loop has its own input to go on with.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask FlushAsync()
+    {
+        // Deferred locks are flushed outside any scope: a flush never defers itself again.
+        for (int i = 0; i < _deferred.Count; i++)
+            await _deferred[i].FlushDeferredAsync().ConfigureAwait(false);
+        _deferred.Clear();
+    }
+}

@@ -1,0 +1,45 @@
+using System.Runtime.CompilerServices;
+
+namespace IscsiUp.Initiator.Io;
+
+/// <summary>
+/// The read side of a socket for a loop that batches its sends: a read that cannot complete at once first
+/// pushes out the batch's held-back sends (the answer it waits for may depend on them). Sits under the
+/// loop's BufferedStream, so only real socket reads get here.
+/// </summary>
+public sealed class SendBatchReadStream(Stream inner, SendBatch batch) : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+    {
+        var read = inner.ReadAsync(buffer, ct);
+        return read.IsCompleted || !batch.HasDeferred ? read : FlushThenWaitAsync(read);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> FlushThenWaitAsync(ValueTask<int> read)
+    {
+        await batch.FlushAsync().ConfigureAwait(false);
+        return await read.ConfigureAwait(false);
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+        ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+
+    // Synchronous reads cannot wait for a flush; nothing in the loop reads synchronously, so flush first anyway.
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        if (batch.HasDeferred) batch.FlushAsync().AsTask().GetAwaiter().GetResult();
+        return inner.Read(buffer, offset, count);
+    }
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
