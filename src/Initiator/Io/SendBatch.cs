@@ -37,6 +37,33 @@ public sealed class SendBatch
         public void Dispose() => t_current = previous;
     }
 
+    /// <summary>The buffered read side of a loop's socket: a read that has to wait flushes this batch first.</summary>
+    public Stream BufferedReader(Stream socketStream, int bufferSize) =>
+        new BufferedStream(new SendBatchReadStream(socketStream, this), bufferSize);
+
+    /// <summary>Awaits <paramref name="pending"/>, pushing out the held-back sends first if it has to wait (the
+    /// answer it waits for may depend on them).</summary>
+    public ValueTask<T> FlushBeforeWaiting<T>(ValueTask<T> pending) =>
+        pending.IsCompleted || !HasDeferred ? pending : FlushThenWaitAsync(pending);
+
+    /// <inheritdoc cref="FlushBeforeWaiting{T}(ValueTask{T})"/>
+    public ValueTask FlushBeforeWaiting(ValueTask pending) =>
+        pending.IsCompleted || !HasDeferred ? pending : FlushThenWaitAsync(pending);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<T> FlushThenWaitAsync<T>(ValueTask<T> pending)
+    {
+        await FlushAsync().ConfigureAwait(false);
+        return await pending.ConfigureAwait(false);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask FlushThenWaitAsync(ValueTask pending)
+    {
+        await FlushAsync().ConfigureAwait(false);
+        await pending.ConfigureAwait(false);
+    }
+
     internal void Defer(CoalescingWriteLock writeLock)
     {
         if (!_deferred.Contains(writeLock)) _deferred.Add(writeLock);

@@ -1,11 +1,9 @@
-using System.Runtime.CompilerServices;
-
 namespace IscsiUp.Initiator.Io;
 
 /// <summary>
 /// The read side of a socket for a loop that batches its sends: a read that cannot complete at once first
 /// pushes out the batch's held-back sends (the answer it waits for may depend on them). Sits under the
-/// loop's BufferedStream, so only real socket reads get here.
+/// loop's BufferedStream (<see cref="SendBatch.BufferedReader"/>), so only real socket reads get here.
 /// </summary>
 public sealed class SendBatchReadStream(Stream inner, SendBatch batch) : Stream
 {
@@ -15,18 +13,8 @@ public sealed class SendBatchReadStream(Stream inner, SendBatch batch) : Stream
     public override long Length => throw new NotSupportedException();
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
-    {
-        var read = inner.ReadAsync(buffer, ct);
-        return read.IsCompleted || !batch.HasDeferred ? read : FlushThenWaitAsync(read);
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<int> FlushThenWaitAsync(ValueTask<int> read)
-    {
-        await batch.FlushAsync().ConfigureAwait(false);
-        return await read.ConfigureAwait(false);
-    }
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
+        batch.FlushBeforeWaiting(inner.ReadAsync(buffer, ct));
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
         ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();

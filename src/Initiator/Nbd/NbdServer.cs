@@ -278,7 +278,7 @@ public sealed class NbdServer : IAsyncDisposable
                 socket.NoDelay = true;
             await using var stream = new NetworkStream(socket, ownsSocket: true);
             var batch = new SendBatch();
-            var input = new BufferedStream(new SendBatchReadStream(stream, batch), TransmissionOptions.ReceiveBufferSize);
+            var input = batch.BufferedReader(stream, TransmissionOptions.ReceiveBufferSize);
             NbdHandshakeResult? result;
             using (var handshakeCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {

@@ -34,7 +34,7 @@ public sealed class NbdTransmission
     {
         _input = input;
         _batch = batch;
-        _writer = new NbdReplyWriter(output, structuredReplies, ReplyFailed);
+        _writer = new NbdReplyWriter(output, structuredReplies, e => ReplyFailed("sending replies", e));
         _export = export;
         _log = log;
         _peer = peer;
@@ -54,7 +54,7 @@ public sealed class NbdTransmission
         string peer = DescribePeer(socket);
         await using var stream = new NetworkStream(socket, ownsSocket: true);
         var batch = new SendBatch();
-        var input = new BufferedStream(new SendBatchReadStream(stream, batch), options.ReceiveBufferSize);
+        var input = batch.BufferedReader(stream, options.ReceiveBufferSize);
         var t = new NbdTransmission(input, stream, batch, export, structuredReplies: false, options, log, peer);
         await t.RunAsync(ct).ConfigureAwait(false);
     }
@@ -172,17 +172,8 @@ public sealed class NbdTransmission
 
     /// <summary>Waits for room in the in-flight budget; the held-back commands go out first, since their
     /// replies are what makes room.</summary>
-    private ValueTask AcquireAsync(long bytes, CancellationToken token)
-    {
-        var acquired = _limiter.AcquireAsync(bytes, token);
-        return acquired.IsCompleted || !_batch.HasDeferred ? acquired : FlushThenWaitAsync(acquired);
-    }
-
-    private async ValueTask FlushThenWaitAsync(ValueTask acquired)
-    {
-        await _batch.FlushAsync().ConfigureAwait(false);
-        await acquired.ConfigureAwait(false);
-    }
+    private ValueTask AcquireAsync(long bytes, CancellationToken token) =>
+        _batch.FlushBeforeWaiting(_limiter.AcquireAsync(bytes, token));
 
     private void Dispatch(NbdRequest req, byte[]? payload, long budget)
     {
@@ -420,8 +411,6 @@ public sealed class NbdTransmission
         {
         }
     }
-
-    private void ReplyFailed(Exception e) => ReplyFailed("sending replies", e);
 
     private void Log(string line) => _log?.Invoke($"nbd [{_peer} {_export.Name}]: {line}");
 }

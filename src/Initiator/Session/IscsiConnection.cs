@@ -28,7 +28,7 @@ public sealed class IscsiConnection : IAsyncDisposable
         _socket = socket;
         Portal = portal;
         _stream = new NetworkStream(socket, ownsSocket: true);
-        Reader = new PduReader(new BufferedStream(new SendBatchReadStream(_stream, ReceiveBatch), 64 * 1024));
+        Reader = new PduReader(ReceiveBatch.BufferedReader(_stream, 64 * 1024));
         var output = new BufferedStream(_stream, 64 * 1024);
         Writer = new PduWriter(output);
         // A held-back flush that failed means a dead socket: close it, so the receive loop fails the session.

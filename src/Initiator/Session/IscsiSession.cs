@@ -324,10 +324,16 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         if ((pdu.Flags & 0x01) != 0) // S bit: status carried here
         {
             UpdateStatSN(pdu.StatSN);
-            // The caller resumes inside this call; what it sends (an NBD reply, the next command) waits for the batch.
-            using (_connection.ReceiveBatch.Activate())
-                slot.TryComplete(new ScsiResult(pdu.Status, null, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
+            Complete(slot, new ScsiResult(pdu.Status, null, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
         }
+    }
+
+    /// <summary>Completes a command from the receive loop. Its caller may resume inside this call; what it sends
+    /// (an NBD reply, the next command) joins the loop's batch.</summary>
+    private void Complete(PendingCommand slot, ScsiResult result)
+    {
+        using (_connection.ReceiveBatch.Activate())
+            slot.TryComplete(result);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -350,8 +356,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             int senseLength = Math.Min((data[0] << 8) | data[1], data.Length - 2);
             if (senseLength > 0) sense = data.Slice(2, senseLength).ToArray();
         }
-        using (_connection.ReceiveBatch.Activate())
-            slot.TryComplete(new ScsiResult(pdu.Status, sense, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
+        Complete(slot, new ScsiResult(pdu.Status, sense, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
     }
 
     private void OnReadyToTransfer(Pdu pdu)
