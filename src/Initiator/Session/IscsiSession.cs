@@ -367,26 +367,29 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         long offset = pdu.BufferOffset, length = pdu.DesiredDataTransferLength;
         if (!slot.Command.IsWrite || length == 0 || offset + length > slot.Command.WriteBuffer.Length)
             throw new ProtocolException($"R2T asks for offset {offset} length {length}, outside the {slot.Command.WriteBuffer.Length}-byte write");
-        uint ttt = pdu.TargetTransferTag;
         // The slot (and the caller's buffer) stays ours until this send is over: ExecuteAsync waits for it.
         Interlocked.Increment(ref slot.DataOutInFlight);
-        // Send from another task: the receive loop must keep reading while the data goes out.
-        _ = Task.Run(async () =>
+        _ = SendSolicitedDataAsync(slot, pdu.TargetTransferTag, (int)offset, (int)length);
+    }
+
+    /// <summary>Answers one R2T. Started from the receive loop and run there up to its first real wait (a busy
+    /// write lock or a full socket), where the loop goes back to reading: no thread-pool hop per R2T, which cost
+    /// a thread wake-up per large write.</summary>
+    private async Task SendSolicitedDataAsync(PendingCommand slot, uint ttt, int offset, int length)
+    {
+        try
         {
-            try
-            {
-                await using var writer = await _connection.LockForWritingAsync(_closing.Token).ConfigureAwait(false);
-                await WriteDataOutAsync(writer, slot, ttt, (int)offset, (int)length, _closing.Token).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                Fail(new SessionLostException($"sending data to {TargetName} at {Portal} failed: {e.Message}", e));
-            }
-            finally
-            {
-                Interlocked.Decrement(ref slot.DataOutInFlight);
-            }
-        });
+            await using var writer = await _connection.LockForWritingAsync(_closing.Token).ConfigureAwait(false);
+            await WriteDataOutAsync(writer, slot, ttt, offset, length, _closing.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Fail(new SessionLostException($"sending data to {TargetName} at {Portal} failed: {e.Message}", e));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref slot.DataOutInFlight);
+        }
     }
 
     private async ValueTask OnNopInAsync(Pdu pdu, CancellationToken ct)
