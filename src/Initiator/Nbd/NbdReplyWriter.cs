@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
 using IscsiUp.Initiator.Io;
@@ -8,13 +9,14 @@ namespace IscsiUp.Initiator.Nbd;
 
 /// <summary>
 /// Sends transmission-phase replies of one connection. Replies come from many concurrent request handlers and
-/// may go out in any order; a write lock keeps each message contiguous on the wire. Every message is written
-/// with a single stream write (header and data laid out in one buffer by the caller for reads).
+/// may go out in any order; a write lock keeps each message contiguous on the wire. Small replies collect in a
+/// buffer; a large read reply leaves with the header in front of it in one vectored send.
 /// </summary>
 internal sealed class NbdReplyWriter
 {
-    // Replies collect in this buffer; the last writer in a burst pushes them out with one send.
-    private readonly BufferedStream _output;
+    // Replies collect in this buffer; the last writer in a burst pushes them out with one send. A socket gets a
+    // GatherWriteStream (header and large payload in one send); other streams (tests) a plain BufferedStream.
+    private readonly Stream _output;
     private readonly CoalescingWriteLock _lock;
 
     private readonly bool _structuredReplies;
@@ -22,7 +24,9 @@ internal sealed class NbdReplyWriter
     /// <param name="deferredFlushFailed">Told when replies held back by a <see cref="SendBatch"/> could not be sent.</param>
     public NbdReplyWriter(Stream socketStream, bool structuredReplies, Action<Exception> deferredFlushFailed)
     {
-        _output = new BufferedStream(socketStream, 128 * 1024);
+        _output = socketStream is NetworkStream network
+            ? new GatherWriteStream(network.Socket, 128 * 1024)
+            : new BufferedStream(socketStream, 128 * 1024);
         _lock = new CoalescingWriteLock(_output, deferredFlushFailed);
         _structuredReplies = structuredReplies;
     }

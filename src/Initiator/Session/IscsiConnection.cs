@@ -29,7 +29,7 @@ public sealed class IscsiConnection : IAsyncDisposable
         Portal = portal;
         _stream = new NetworkStream(socket, ownsSocket: true);
         Reader = new PduReader(ReceiveBatch.BufferedReader(_stream, 64 * 1024));
-        var output = new BufferedStream(_stream, 64 * 1024);
+        var output = new GatherWriteStream(socket, 64 * 1024);
         Writer = new PduWriter(output);
         // A held-back flush that failed means a dead socket: close it, so the receive loop fails the session.
         _writeLock = new CoalescingWriteLock(output, _ => Abort());

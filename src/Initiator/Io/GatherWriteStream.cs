@@ -1,0 +1,110 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace IscsiUp.Initiator.Io;
+
+/// <summary>
+/// The write buffer in front of a connected stream socket. Small writes are copied and wait for
+/// <see cref="FlushAsync(CancellationToken)"/>; a write too large to copy leaves at once together with the bytes
+/// buffered before it, in one vectored send. A PDU's or an NBD reply's header and its payload then cost one
+/// system call, and the peer never wakes up for a lone header (a BufferedStream sends the header by itself
+/// first). Not thread-safe: writers take turns (<see cref="CoalescingWriteLock"/>). Does not own the socket.
+/// </summary>
+public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
+{
+    private readonly byte[] _buffer = new byte[bufferSize];
+    private readonly ArraySegment<byte>[] _gather = new ArraySegment<byte>[2];
+    private int _count;
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    {
+        if (data.Length <= _buffer.Length - _count)
+        {
+            data.Span.CopyTo(_buffer.AsSpan(_count));
+            _count += data.Length;
+            return ValueTask.CompletedTask;
+        }
+        if (data.Length < _buffer.Length / 2 || !MemoryMarshal.TryGetArray(data, out var payload))
+            return FlushThenWriteAsync(data, ct);
+        return SendWithBufferedAsync(payload, ct);
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+        WriteAsync(buffer.AsMemory(offset, count), ct).AsTask();
+
+    public override async Task FlushAsync(CancellationToken ct)
+    {
+        if (_count == 0) return;
+        int count = _count;
+        _count = 0;
+        await SendAsync(_buffer.AsMemory(0, count), ct).ConfigureAwait(false);
+    }
+
+    private async ValueTask FlushThenWriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        await FlushAsync(ct).ConfigureAwait(false);
+        if (data.Length <= _buffer.Length)
+        {
+            data.Span.CopyTo(_buffer);
+            _count = data.Length;
+        }
+        else
+        {
+            await SendAsync(data, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask SendWithBufferedAsync(ArraySegment<byte> payload, CancellationToken ct)
+    {
+        if (_count == 0)
+        {
+            await SendAsync(payload, ct).ConfigureAwait(false);
+            return;
+        }
+        _gather[0] = new ArraySegment<byte>(_buffer, 0, _count);
+        _gather[1] = payload;
+        _count = 0;
+        try
+        {
+            // A stream socket's send completes only when every byte is out (or fails).
+            // No cancellation here (the list API has none): a dead connection is closed, which fails the send.
+            await socket.SendAsync(_gather, SocketFlags.None).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            throw WriteFailed(e);
+        }
+        finally
+        {
+            _gather[0] = _gather[1] = default;
+        }
+    }
+
+    private async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        try
+        {
+            await socket.SendAsync(data, SocketFlags.None, ct).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            throw WriteFailed(e);
+        }
+    }
+
+    // The same wording as NetworkStream's, which callers and logs already know.
+    private static IOException WriteFailed(SocketException e) =>
+        new($"Unable to write data to the transport connection: {e.Message}.", e);
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}
