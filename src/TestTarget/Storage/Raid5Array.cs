@@ -31,6 +31,7 @@ public sealed partial class Raid5Array : IBlockStorage
     private readonly List<Member> _spares; // guarded by _stateLock
     private readonly List<Member> _retired = []; // replaced members, guarded by _stateLock
     private ArrayConfiguration _config; // immutable snapshot, swapped under _stateLock
+    private RebuildState? _latestRebuild; // set under _stateLock; its completion outlives its place in _config
     private volatile bool _disposed;
 
     /// <summary>Called (outside all locks) after the membership changed; used to persist it.</summary>
@@ -115,8 +116,13 @@ public sealed partial class Raid5Array : IBlockStorage
 
     public RaidState State => Volatile.Read(ref _config).State;
 
-    /// <summary>Completes when no rebuild is running (an already completed task when none is).</summary>
-    public Task RebuildCompletion => Volatile.Read(ref _config).Rebuild?.Completion.Task ?? Task.CompletedTask;
+    /// <summary>
+    /// Completes when the latest rebuild has ended and its outcome is recorded (a file-backed array has saved the
+    /// new membership); an already completed task when no rebuild was ever started. Not the configuration's own
+    /// rebuild: a finished rebuild leaves the configuration before it saves, and a caller who then saw "none
+    /// running" could read the old membership on disk.
+    /// </summary>
+    public Task RebuildCompletion => Volatile.Read(ref _latestRebuild)?.Completion.Task ?? Task.CompletedTask;
 
     /// <summary>Fraction of the running rebuild done; 1 when the array is clean, 0 when degraded or failed.</summary>
     public double RebuildProgress
@@ -256,6 +262,7 @@ public sealed partial class Raid5Array : IBlockStorage
                 _spares.RemoveAt(0);
                 var rebuild = new RebuildState(target);
                 _config = new ArrayConfiguration(config.Slots, activeIndex, rebuild, bit);
+                Volatile.Write(ref _latestRebuild, rebuild);
                 rebuild.Worker = Task.Run(() => RunRebuild(rebuild));
                 messages.Add($"disk {activeIndex} ({config.Slots[activeIndex].Name}) failed, array degraded");
                 messages.Add($"rebuild of disk {activeIndex} onto spare {target.Name} started");

@@ -69,6 +69,29 @@ public sealed class Raid5ArrayFileTests
     }
 
     [Fact]
+    public async Task The_rebuild_completes_only_after_the_new_membership_is_on_disk()
+    {
+        using var dir = new TempDirectory();
+        using var array = Raid5Array.CreateOnFiles(dir.Path, 3, 1, DiskSize, Chunk);
+        // The rebuild's thread announces the end after the array is clean again and before it saves the
+        // membership; holding it there opens the window a busy machine once opened by itself.
+        var finished = new ManualResetEventSlim();
+        array.Log += line =>
+        {
+            if (!line.Contains("finished")) return;
+            finished.Set();
+            Thread.Sleep(300);
+        };
+
+        array.FailDisk(1);
+        Assert.True(finished.Wait(TimeSpan.FromSeconds(30)), "the rebuild did not finish");
+        Assert.Equal(RaidState.Clean, array.State);
+        await StorageTestData.WithinAsync(array.RebuildCompletion, "the rebuild");
+
+        Assert.Contains("active=disk0.img,disk3.img,disk2.img", File.ReadAllText(Path.Combine(dir.Path, "raid5.conf")));
+    }
+
+    [Fact]
     public async Task Reopening_a_degraded_array_stays_degraded_and_reconstructs()
     {
         using var dir = new TempDirectory();
