@@ -247,8 +247,16 @@ public sealed class IscsiRaidFaultTests(ITestOutputHelper output)
             }
         })).ToArray();
 
-        await Task.Delay(200);
-        Assert.True(Interlocked.Read(ref goodReads) > 0, "no reads completed while rebuilding");
+        // Reads must be completing while rebuilding before the second disk goes. Wait for them rather than for a
+        // fixed time: a busy CI machine once needed more than 200 ms for the first one.
+        using (var patience = new CancellationTokenSource(Limit))
+            while (Interlocked.Read(ref goodReads) < Writers)
+            {
+                var ended = workers.FirstOrDefault(w => w.IsCompleted);
+                if (ended is not null) await ended; // a worker ends early only by failing: show why
+                Assert.False(patience.IsCancellationRequested, $"only {goodReads} reads completed while rebuilding");
+                await Task.Delay(10);
+            }
         rig.Array.FailDisk(0);
         secondFailed.SetResult();
         rig.Spare.Release();
