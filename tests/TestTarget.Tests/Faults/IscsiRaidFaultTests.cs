@@ -4,6 +4,7 @@ using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
 using IscsiUp.TestTarget.Storage;
 using IscsiUp.TestTarget.Target;
+using IscsiUp.TestTarget.Tests.Storage;
 using Xunit.Abstractions;
 
 namespace IscsiUp.TestTarget.Tests.Faults;
@@ -249,14 +250,9 @@ public sealed class IscsiRaidFaultTests(ITestOutputHelper output)
 
         // Reads must be completing while rebuilding before the second disk goes. Wait for them rather than for a
         // fixed time: a busy CI machine once needed more than 200 ms for the first one.
-        using (var patience = new CancellationTokenSource(Limit))
-            while (Interlocked.Read(ref goodReads) < Writers)
-            {
-                var ended = workers.FirstOrDefault(w => w.IsCompleted);
-                if (ended is not null) await ended; // a worker ends early only by failing: show why
-                Assert.False(patience.IsCancellationRequested, $"only {goodReads} reads completed while rebuilding");
-                await Task.Delay(10);
-            }
+        await StorageTestData.WaitUntilAsync(
+            () => Interlocked.Read(ref goodReads) >= Writers || workers.Any(w => w.IsCompleted), $"{Writers} reads complete while rebuilding");
+        if (workers.FirstOrDefault(w => w.IsCompleted) is { } ended) await ended; // a worker ends early only by failing: show why
         rig.Array.FailDisk(0);
         secondFailed.SetResult();
         rig.Spare.Release();
