@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-vm.sh GUEST_SCRIPT [RESULTS_DIR]
 #
-# Boots Debian's stock kernel under qemu (TCG: see /work/shared/LAB.md for why not KVM) with the
+# Boots Debian's stock kernel under qemu (TCG: this machine's nested KVM hangs a stock kernel at boot) with the
 # host's / as a read-only root under a tmpfs overlay, runs GUEST_SCRIPT in the guest as root,
 # and exits with its exit status. The guest has no network card (-nic none), only loopback.
 #

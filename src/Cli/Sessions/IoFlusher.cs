@@ -6,7 +6,7 @@ namespace IscsiUp.Cli.Sessions;
 /// <summary>
 /// PR_SET_IO_FLUSHER for processes that serve a kernel /dev/nbdX: writeback on a filesystem over that device
 /// may need this process to allocate memory, and without the flag the kernel can deadlock reclaiming memory
-/// through the very device that waits for us (see shared/NBD.md). The flag is per thread and inherited by
+/// through the very device that waits for us (docs/ARCHITECTURE.md, "Memory pressure"). The flag is per thread and inherited by
 /// threads created later and across exec, so the command sets it on its main thread and re-executes itself
 /// once: every thread of the new runtime then carries it.
 /// </summary>

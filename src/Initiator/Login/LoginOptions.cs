@@ -3,7 +3,7 @@ namespace IscsiUp.Initiator.Login;
 /// <summary>Digest use: None never, Prefer offers CRC32C first but accepts None, Require refuses None.</summary>
 public enum DigestMode { None, Prefer, Require }
 
-/// <summary>What the initiator proposes at login. Defaults follow open-iscsi (see shared/ANCHORS.md).</summary>
+/// <summary>What the initiator proposes at login. Defaults follow open-iscsi's (docs/ARCHITECTURE.md, "Negotiated defaults").</summary>
 public sealed record LoginOptions
 {
     public required string InitiatorName { get; init; }
