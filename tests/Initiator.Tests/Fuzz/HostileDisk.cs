@@ -60,6 +60,9 @@ internal sealed class HostileDisk(int blocks)
                 BinaryPrimitives.WriteUInt32BigEndian(capacity.AsSpan(8), BlockSize);
                 await SendDataAsync(peer, capacity);
                 return;
+            case ScsiOpcode.ReportLuns:
+                await SendDataAsync(peer, [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // LUN 0 only
+                return;
             case ScsiOpcode.ModeSense6:
                 await SendDataAsync(peer, [3, 0, 0, 0]);
                 return;

@@ -15,7 +15,6 @@ namespace IscsiUp.Initiator.Tests.Fuzz;
 internal sealed class HostileNbdStack : IAsyncDisposable
 {
     public const int Blocks = 64;
-    public const ushort NbdRead = 0, NbdWrite = 1;
     public const uint NbdEio = 5;
 
     /// <summary>Quick recovery for tests; the error-handling timeouts are short so escalation finishes in seconds.</summary>
@@ -88,7 +87,7 @@ internal sealed class HostileNbdStack : IAsyncDisposable
     public async Task<(uint Error, byte[] Data)> ReadAsync(long offset, int length, TimeSpan? within = null)
     {
         ulong cookie = ++_cookie;
-        await Client.SendRequestAsync(NbdRead, cookie, (ulong)offset, (uint)length);
+        await Client.SendRequestAsync(NbdConstants.CmdRead, cookie, (ulong)offset, (uint)length);
         var reply = Client.ReadSimpleReplyAsync();
         var (error, got) = within is { } bound ? await reply.WaitAsync(bound) : await reply;
         Assert.Equal(cookie, got);
@@ -99,7 +98,7 @@ internal sealed class HostileNbdStack : IAsyncDisposable
     public async Task<uint> WriteAsync(long offset, byte[] data)
     {
         ulong cookie = ++_cookie;
-        await Client.SendRequestAsync(NbdWrite, cookie, (ulong)offset, (uint)data.Length, payload: data);
+        await Client.SendRequestAsync(NbdConstants.CmdWrite, cookie, (ulong)offset, (uint)data.Length, payload: data);
         var (error, got) = await Client.ReadSimpleReplyAsync();
         Assert.Equal(cookie, got);
         return error;
