@@ -16,6 +16,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     /// <summary>Set when a daemon holds this session: `logout` asks the daemon through this socket instead of signalling.</summary>
     public string? ControlSocket { get; init; }
 
+    /// <summary>Command timeouts, error handling and reconnects (per node, or from the login options).</summary>
+    public RecoveryOptions Recovery { get; init; } = new();
+
     /// <summary>This session's record once it is usable (its id is what `session` shows and `logout` names).</summary>
     public SessionRecord? Record => Volatile.Read(ref _record);
 
@@ -29,7 +32,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     {
         // Say "no nbd driver" before logging in, not after: nothing to undo on the target.
         if (export.NbdDevice is not null) await Task.Run(Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver).ConfigureAwait(false); // may run modprobe: never on a socket thread
-        var session = await RecoveringSession.LoginAsync(portal, options, new RecoveryOptions(), stop).ConfigureAwait(false);
+        var session = await RecoveringSession.LoginAsync(portal, options, Recovery, stop).ConfigureAwait(false);
         var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.Failed += error => failed.TrySetResult(error);
         session.Log += message => output.WriteLine($"iscsi-up: {message}");
@@ -64,7 +67,18 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                 Console.Error.WriteLine($"iscsi-up: {failed.Task.Result.Message}");
                 return ExitCodes.Transport;
             }
-            await exposure.StopAsync().ConfigureAwait(false);
+            // Detaching waits for the requests in flight; a target that leaves them unanswered must not hold up the
+            // stop (command timeouts and re-issues could take minutes): past the budget the connection is closed,
+            // and what was pending fails with an I/O error.
+            var detaching = exposure.StopAsync();
+            if (await Task.WhenAny(detaching, Task.Delay(StopBudget)).ConfigureAwait(false) != detaching)
+            {
+                Console.Error.WriteLine($"iscsi-up: {options.TargetName} at {portal} left I/O unanswered for {StopBudget.TotalSeconds:0} s; " +
+                                        "closing the connection without a logout (that I/O fails)");
+                await session.DisposeAsync().ConfigureAwait(false);
+                await detaching.ConfigureAwait(false);
+                return ExitCodes.Transport;
+            }
             // The device is detached: everything the kernel wrote was acknowledged by the target. What is left is
             // its cache flush and the logout, which must not hold up a shutdown for the whole replacement timeout
             // when the target has gone away first.

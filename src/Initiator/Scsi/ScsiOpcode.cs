@@ -19,4 +19,25 @@ public static class ScsiOpcode
     public const byte ServiceActionIn16 = 0x9E;
     public const byte ReadCapacity16ServiceAction = 0x10;
     public const byte ReportLuns = 0xA0;
+
+    /// <summary>The command's name for messages ("READ(16)"), or its opcode in hex.</summary>
+    public static string Name(ReadOnlySpan<byte> cdb) => cdb.IsEmpty ? "command" : cdb[0] switch
+    {
+        TestUnitReady => "TEST UNIT READY",
+        RequestSense => "REQUEST SENSE",
+        Inquiry => "INQUIRY",
+        ModeSense6 => "MODE SENSE(6)",
+        ReadCapacity10 => "READ CAPACITY(10)",
+        Read10 => "READ(10)",
+        Write10 => "WRITE(10)",
+        SynchronizeCache10 => "SYNCHRONIZE CACHE(10)",
+        Unmap => "UNMAP",
+        Read16 => "READ(16)",
+        Write16 => "WRITE(16)",
+        SynchronizeCache16 => "SYNCHRONIZE CACHE(16)",
+        WriteSame16 => "WRITE SAME(16)",
+        ServiceActionIn16 => "READ CAPACITY(16)",
+        ReportLuns => "REPORT LUNS",
+        _ => $"SCSI command 0x{cdb[0]:x2}",
+    };
 }

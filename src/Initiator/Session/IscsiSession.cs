@@ -12,7 +12,7 @@ namespace IscsiUp.Initiator.Session;
 /// Data-In straight into the caller's buffer, NOP pings both ways, asynchronous messages and logout.
 /// One receive loop reads every PDU; senders share the connection under its write lock.
 /// </summary>
-public sealed class IscsiSession : IScsiSession, IAsyncDisposable
+public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
 {
     public const int DefaultQueueDepth = 128;
     private const int MaxRedirects = 3;
@@ -23,6 +23,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
     private readonly SemaphoreSlim _slotsAvailable;
     private readonly CancellationTokenSource _closing = new();
     private readonly Task _receiveLoop;
+    private readonly Task _watchdog;
     private readonly object _sequenceLock = new();
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Pdu?>> _controlWaiters = new();
     private uint _nextCmdSN;
@@ -35,10 +36,11 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
     private int _loggedOut;
     private int _nopReplyPending;
 
-    private IscsiSession(IscsiConnection connection, LoginOptions options, LoginResult login, int queueDepth)
+    private IscsiSession(IscsiConnection connection, LoginOptions options, LoginResult login, int queueDepth, RecoveryOptions errorHandling)
     {
         _connection = connection;
         Options = options;
+        ErrorHandling = errorHandling;
         Parameters = login.Parameters;
         Tsih = login.Tsih;
         _nextCmdSN = login.NextCmdSN;
@@ -56,9 +58,12 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         connection.Reader.DataDigest = connection.Writer.DataDigest = Parameters.DataDigest;
         connection.Reader.MaxDataSegmentLength = Parameters.InitiatorMaxRecvDataSegmentLength;
         _receiveLoop = Task.Run(ReceiveLoopAsync);
+        _watchdog = Task.Run(WatchdogLoopAsync);
     }
 
     public LoginOptions Options { get; }
+    /// <summary>Command timeout and the error handling that follows it (the timeouts of <see cref="RecoveryOptions"/>).</summary>
+    public RecoveryOptions ErrorHandling { get; }
     public SessionParameters Parameters { get; }
     public ushort Tsih { get; }
     public Portal Portal => _connection.Portal;
@@ -77,7 +82,8 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
     /// Connects to <paramref name="portal"/> and logs in, following redirections and falling back to CHAP MD5
     /// alone for targets that refuse a list of CHAP algorithms.
     /// </summary>
-    public static async Task<IscsiSession> LoginAsync(Portal portal, LoginOptions options, CancellationToken ct = default, int queueDepth = DefaultQueueDepth)
+    public static async Task<IscsiSession> LoginAsync(Portal portal, LoginOptions options, CancellationToken ct = default, int queueDepth = DefaultQueueDepth,
+        RecoveryOptions? errorHandling = null)
     {
         for (int redirect = 0; ; redirect++)
         {
@@ -86,7 +92,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             try
             {
                 var result = await login.RunAsync(ct).ConfigureAwait(false);
-                return new IscsiSession(connection, options, result, queueDepth);
+                return new IscsiSession(connection, options, result, queueDepth, errorHandling ?? new RecoveryOptions());
             }
             catch (LoginRedirectException e) when (redirect < MaxRedirects)
             {
@@ -142,6 +148,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             // A Data-Out sequence still being written reads the caller's buffer under this slot's tag: the caller
             // gets neither back before it is done (rare: a target that completed a write early).
             while (Volatile.Read(ref slot.DataOutInFlight) > 0) await Task.Delay(1).ConfigureAwait(false);
+            slot.Release();
             _freeSlots.Push(slotIndex);
             _slotsAvailable.Release();
         }
@@ -319,7 +326,16 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         long offset = pdu.BufferOffset, length = pdu.DataSegmentLength;
         if (offset + length > buffer.Length)
             throw new ProtocolException($"Data-In at offset {offset} length {length} overruns the {buffer.Length}-byte read buffer");
+        // We offer DataPDUInOrder=Yes and DataSequenceInOrder=Yes, and both keys are ORed (RFC 7143 13.19, 13.20):
+        // read data arrives in order, each PDU where the previous one ended, numbered 0, 1, 2... A gap, an overlap
+        // or a lost PDU breaks that, and at error recovery level 0 it is a connection failure, as in open-iscsi.
+        if (pdu.DataSN != slot.NextDataSN)
+            throw new ProtocolException($"Data-In numbered {pdu.DataSN} where {slot.NextDataSN} was due (task 0x{slot.Itt:x8}): read data lost or reordered");
+        if (length > 0 && offset != slot.BytesReceived)
+            throw new ProtocolException($"Data-In at offset {offset} where offset {slot.BytesReceived} was due (task 0x{slot.Itt:x8}): " +
+                                        (offset < slot.BytesReceived ? "overlapping read data" : "a gap in the read data"));
         await _connection.Reader.ReadDataAsync(pdu, buffer.Slice((int)offset, (int)length), ct).ConfigureAwait(false);
+        slot.NextDataSN++;
         slot.BytesReceived += (int)length;
         if ((pdu.Flags & 0x01) != 0) // S bit: status carried here
         {
@@ -328,12 +344,36 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A status that reports data must match the data that came: GOOD with fewer bytes than the residual leaves
+    /// (RFC 7143 11.4.5) would hand the caller buffer bytes the target never wrote (a pooled buffer: another
+    /// request's data). Null when the two agree.
+    /// </summary>
+    private IOException? CheckTransferred(PendingCommand slot, in ScsiResult result)
+    {
+        if (!result.IsGood) return null; // sense or a failure status: the data is not used
+        int expected = slot.Command.ReadBuffer.Length;
+        string what = $"target {TargetName} at {Portal} answered {ScsiOpcode.Name(slot.Command.Cdb.Span)} with GOOD status but";
+        if (result.Underflow && result.Overflow)
+            return new IOException($"{what} set both the underflow and the overflow bit");
+        if (result.Underflow && (uint)result.ResidualCount > (uint)expected)
+            return new IOException($"{what} an underflow residual of {(uint)result.ResidualCount} bytes, more than the {expected} expected");
+        int due = result.Transferred(expected);
+        if (slot.BytesReceived != due)
+            return new IOException($"{what} sent {slot.BytesReceived} of the {due} data bytes it reported; the data is not used");
+        return null;
+    }
+
     /// <summary>Completes a command from the receive loop. Its caller may resume inside this call; what it sends
     /// (an NBD reply, the next command) joins the loop's batch.</summary>
     private void Complete(PendingCommand slot, ScsiResult result)
     {
+        var mismatch = CheckTransferred(slot, result);
         using (_connection.ReceiveBatch.Activate())
-            slot.TryComplete(result);
+        {
+            if (mismatch is null) slot.TryComplete(result);
+            else slot.TryFail(mismatch);
+        }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -488,27 +528,41 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         request.Immediate = immediate;
         var waiter = new TaskCompletionSource<Pdu?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _controlWaiters[itt] = waiter;
+        var limit = timeout ?? Options.Timeout;
+        var sent = new StrongBox<bool>();
+        // The bound covers sending too: a target that stops reading fills the socket, and the write lock with it.
+        var exchange = SendRequestAsync(request, immediate, waiter, sent, ct);
         try
         {
-            await using (var writer = await _connection.LockForWritingAsync(ct).ConfigureAwait(false))
-            {
-                lock (_sequenceLock)
-                {
-                    request.CmdSN = immediate ? _nextCmdSN : _nextCmdSN++;
-                    request.ExpStatSN = _expStatSN;
-                }
-                await writer.WriteAsync(request, ct).ConfigureAwait(false);
-            }
-            return await waiter.Task.WaitAsync(timeout ?? Options.Timeout, ct).ConfigureAwait(false);
+            return await exchange.WaitAsync(limit, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            throw new IOException($"target {TargetName} at {Portal} did not answer a {request.Opcode} within {(timeout ?? Options.Timeout).TotalSeconds:0} s");
+            _ = exchange.ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            string message = $"target {TargetName} at {Portal} did not answer a {request.Opcode} within {limit.TotalSeconds:0} s";
+            // Still stuck sending: the connection cannot carry anything else either.
+            if (!sent.Value) Fail(new SessionLostException($"{message} (the connection does not take data)"));
+            throw new IOException(message);
         }
         finally
         {
             _controlWaiters.TryRemove(itt, out _);
         }
+    }
+
+    private async Task<Pdu?> SendRequestAsync(Pdu request, bool immediate, TaskCompletionSource<Pdu?> waiter, StrongBox<bool> sent, CancellationToken ct)
+    {
+        await using (var writer = await _connection.LockForWritingAsync(ct).ConfigureAwait(false))
+        {
+            lock (_sequenceLock)
+            {
+                request.CmdSN = immediate ? _nextCmdSN : _nextCmdSN++;
+                request.ExpStatSN = _expStatSN;
+            }
+            await writer.WriteAsync(request, ct).ConfigureAwait(false);
+        }
+        sent.Value = true;
+        return await waiter.Task.ConfigureAwait(false);
     }
 
     /// <summary>Sends a NOP-Out ping and waits for the NOP-In; returns the round-trip time.</summary>
@@ -583,7 +637,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         if (Volatile.Read(ref _loggedOut) == 0) Lost?.Invoke(error);
         foreach (var slot in _slots) slot.TryFail(error);
         foreach (var waiter in _controlWaiters.Values) waiter.TrySetException(error);
-        _windowOpened.TrySetException(error);
+        lock (_sequenceLock) _windowOpened.TrySetException(error);
     }
 
     public async ValueTask DisposeAsync()
@@ -592,6 +646,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
         Fail(new SessionLostException($"session to {TargetName} at {Portal} was closed"));
         _closing.Cancel();
         try { await _receiveLoop.ConfigureAwait(false); } catch { /* already reported through Fail */ }
+        try { await _watchdog.ConfigureAwait(false); } catch { /* ends with the session */ }
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -23,8 +23,19 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
     public uint Itt => (Generation << 16) | (uint)Slot;
     public ScsiCommand Command { get; private set; }
     public uint CmdSN { get; set; }
-    /// <summary>Bytes of read data received so far (for sanity checks against the final status).</summary>
+    /// <summary>Bytes of read data received so far: Data-In must arrive in order, so this is also the offset the
+    /// next Data-In must start at, and what the final status must account for.</summary>
     public int BytesReceived { get; set; }
+    /// <summary>The DataSN the next Data-In must carry (RFC 7143 11.7.5: 0, 1, 2... per command).</summary>
+    public uint NextDataSN { get; set; }
+    /// <summary>When the command was handed to the session (Stopwatch timestamp): its timeout counts from here,
+    /// time spent waiting for the command window included.</summary>
+    public long StartedAt { get; private set; }
+    /// <summary>Between <see cref="Start"/> and <see cref="Release"/>: the slot belongs to a caller.</summary>
+    public bool Active => Volatile.Read(ref _active) != 0;
+    /// <summary>Set once the command timed out and error handling took it over (0 or 1).</summary>
+    public int Escalated;
+    private int _active;
     /// <summary>R2T-driven Data-Out sequences being written for this command (the slot is not reused before 0).</summary>
     public int DataOutInFlight;
     /// <summary>True once the command PDU has a CmdSN and is being written.</summary>
@@ -32,12 +43,21 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
 
     public void Start(ScsiCommand command)
     {
+        lock (this) Begin(command);
+    }
+
+    private void Begin(ScsiCommand command)
+    {
         Generation = (Generation + 1) & 0x7FFF;
         if (Generation == 0) Generation = 1;
         Command = command;
         BytesReceived = 0;
+        NextDataSN = 0;
         Sent = false;
+        Escalated = 0;
+        StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         _completed = 0;
+        Volatile.Write(ref _active, 1);
         _core.Reset();
         _core.RunContinuationsAsynchronously = !command.ContinueOnReceiveLoop;
     }
@@ -61,6 +81,39 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
         _core.SetException(error);
         return true;
     }
+
+    /// <summary>Fails the command only if the slot still carries task <paramref name="itt"/>: error handling runs
+    /// beside the receive loop, and the slot may have been answered and reused meanwhile.</summary>
+    public bool TryFail(uint itt, Exception error)
+    {
+        lock (this) return Itt == itt && Active && TryFail(error);
+    }
+
+    /// <summary>What error handling needs of a command that timed out, read together with the claim.</summary>
+    public readonly record struct TimedOut(uint Itt, uint CmdSN, ulong Lun, bool Sent, string Name);
+
+    /// <summary>Claims the command for error handling once it has waited <paramref name="timeout"/> (once per command).</summary>
+    public bool TryClaimTimedOut(TimeSpan timeout, out TimedOut command)
+    {
+        lock (this)
+        {
+            command = default;
+            if (!Active || IsCompleted || Escalated != 0 || System.Diagnostics.Stopwatch.GetElapsedTime(StartedAt) < timeout) return false;
+            Escalated = 1;
+            command = new TimedOut(Itt, CmdSN, Command.Lun, Sent, ScsiOpcode.Name(Command.Cdb.Span));
+            return true;
+        }
+    }
+
+    /// <summary>Fails the command if it is for <paramref name="lun"/> and started before <paramref name="before"/>
+    /// (a logical unit reset sent then ended it).</summary>
+    public bool TryFailStartedBefore(long before, ulong lun, Exception error)
+    {
+        lock (this) return Active && StartedAt < before && Command.Lun == lun && TryFail(error);
+    }
+
+    /// <summary>The caller is done with the slot (it goes back to the free list next).</summary>
+    public void Release() => Volatile.Write(ref _active, 0);
 
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
 

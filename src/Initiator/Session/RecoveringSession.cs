@@ -23,7 +23,10 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     private readonly CancellationTokenSource _closing = new();
     private readonly object _gate = new();
     private readonly Task _pinger;
+    private readonly RepeatedLineFilter _log;
     private IscsiSession _current;
+    private long _currentSince = System.Diagnostics.Stopwatch.GetTimestamp();
+    private int _shortLived;
     private Task<IscsiSession>? _reconnecting;
     private int _closed;
 
@@ -34,6 +37,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
         _options = options;
         _recovery = recovery;
         _queueDepth = queueDepth;
+        _log = new RepeatedLineFilter(recovery.LogRepeatWindow, line => Log?.Invoke(line));
         Watch(first);
         _pinger = Task.Run(PingLoopAsync);
     }
@@ -41,15 +45,17 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     public static async Task<RecoveringSession> LoginAsync(Portal portal, LoginOptions options, RecoveryOptions? recovery = null,
         CancellationToken ct = default, int queueDepth = IscsiSession.DefaultQueueDepth)
     {
-        var first = await IscsiSession.LoginAsync(portal, options, ct, queueDepth).ConfigureAwait(false);
-        return new RecoveringSession(first, portal, options, recovery ?? new RecoveryOptions(), queueDepth);
+        recovery ??= new RecoveryOptions();
+        var first = await IscsiSession.LoginAsync(portal, options, ct, queueDepth, recovery).ConfigureAwait(false);
+        return new RecoveringSession(first, portal, options, recovery, queueDepth);
     }
 
     public string? TargetName => _options.TargetName;
     public Portal Portal => _portal;
     public IscsiSession Current => Volatile.Read(ref _current);
 
-    /// <summary>Progress and trouble in words ("connection lost ...", "reconnected after 3 attempts").</summary>
+    /// <summary>Progress and trouble in words ("connection lost ...", "reconnected after 3 attempts"); repeats of
+    /// the same kind within <see cref="RecoveryOptions.LogRepeatWindow"/> are summarised, not written one by one.</summary>
     public event Action<string>? Log;
 
     /// <summary>Raised when recovery gave up (replacement timeout) or the target ended the session for good.</summary>
@@ -67,6 +73,8 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ScsiResult> ExecuteAsync(ScsiCommand command, CancellationToken ct = default)
     {
+        IscsiSession? lostOn = null;
+        int losses = 0;
         while (true)
         {
             var session = HealthySession() ?? await ReadySessionAsync(ct).ConfigureAwait(false);
@@ -74,10 +82,19 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
             {
                 return await session.ExecuteAsync(command, ct).ConfigureAwait(false);
             }
-            catch (SessionLostException) when (Volatile.Read(ref _closed) == 0)
+            catch (SessionLostException e) when (Volatile.Read(ref _closed) == 0)
             {
-                // The command got no status: re-issue it once the session is back.
+                // The command got no status: re-issue it once the session is back, a bounded number of times (a
+                // target that logs in fine and then fails the same command again would otherwise hold it forever).
                 StartReconnect(session, "connection lost");
+                if (!ReferenceEquals(session, lostOn))
+                {
+                    lostOn = session;
+                    losses++;
+                }
+                if (losses > _recovery.CommandRetries)
+                    throw new IOException($"{ScsiOpcode.Name(command.Cdb.Span)} to {TargetName} at {_portal} was lost with the connection " +
+                                          $"{losses} times; giving up on it (last: {e.Message})", e);
             }
         }
     }
@@ -117,7 +134,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     private void Watch(IscsiSession session)
     {
         session.Lost += error => StartReconnect(session, error.Message);
-        session.TargetEvent += message => Log?.Invoke(message);
+        session.TargetEvent += _log.Write;
     }
 
     /// <summary>Starts one reconnect for the failed session (later calls for the same failure join it).</summary>
@@ -127,7 +144,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
         lock (_gate)
         {
             if (!ReferenceEquals(failed, _current) || _reconnecting is not null) return;
-            Log?.Invoke($"{reason}; reconnecting to {TargetName} at {_portal}");
+            _log.Write($"{reason}; reconnecting to {TargetName} at {_portal}");
             _reconnecting = Task.Run(() => ReconnectAsync(failed));
         }
         RecoveringChanged?.Invoke(true);
@@ -138,6 +155,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
         failed.Abort("replaced by a new connection");
         int attempts = 0;
         var started = DateTime.UtcNow;
+        var lasted = System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _currentSince));
         var pipeline = new ResiliencePipelineBuilder()
             .AddTimeout(new TimeoutStrategyOptions { Timeout = _recovery.ReplacementTimeout })
             .AddRetry(new RetryStrategyOptions
@@ -150,17 +168,26 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
                 MaxRetryAttempts = int.MaxValue,
                 OnRetry = args =>
                 {
-                    Log?.Invoke($"reconnect attempt {args.AttemptNumber + 1} failed: {args.Outcome.Exception?.Message}; next in {args.RetryDelay.TotalSeconds:0.0} s");
+                    _log.Write($"reconnect attempt {args.AttemptNumber + 1} failed: {args.Outcome.Exception?.Message}; next in {args.RetryDelay.TotalSeconds:0.0} s");
                     return default;
                 },
             })
             .Build();
         try
         {
+            // A connection that fails soon after its login is the same outage going on, whatever failed it (a
+            // refused login, a command the target breaks again): the back-off holds across such reconnects.
+            int shortLived = lasted < _recovery.StableAfter ? ++_shortLived : _shortLived = 0;
+            if (shortLived > 0)
+            {
+                var pause = BackOff(shortLived);
+                _log.Write($"the connection to {TargetName} at {_portal} failed {lasted.TotalSeconds:0.0} s after its login ({shortLived} time(s) in a row); next login in {pause.TotalSeconds:0.0} s");
+                await Task.Delay(pause, _closing.Token).ConfigureAwait(false);
+            }
             var session = await pipeline.ExecuteAsync(async token =>
             {
                 attempts++;
-                var candidate = await IscsiSession.LoginAsync(_portal, _options, token, _queueDepth).ConfigureAwait(false);
+                var candidate = await IscsiSession.LoginAsync(_portal, _options, token, _queueDepth, _recovery).ConfigureAwait(false);
                 try
                 {
                     if (ValidateReconnect is { } validate) await validate(candidate, token).ConfigureAwait(false);
@@ -177,10 +204,11 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
                 _current = session;
                 _reconnecting = null;
                 Reconnects++;
+                Interlocked.Exchange(ref _currentSince, System.Diagnostics.Stopwatch.GetTimestamp());
             }
             Watch(session);
             RecoveringChanged?.Invoke(false);
-            Log?.Invoke($"reconnected to {TargetName} at {_portal} after {attempts} attempt(s), {(DateTime.UtcNow - started).TotalSeconds:0.0} s");
+            _log.Write($"reconnected to {TargetName} at {_portal} after {attempts} attempt(s), {(DateTime.UtcNow - started).TotalSeconds:0.0} s");
             return session;
         }
         catch (Exception e)
@@ -197,6 +225,13 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
             Failed?.Invoke(error);
             throw error;
         }
+    }
+
+    /// <summary>Exponential with jitter, as between login attempts: FirstRetryDelay doubled per step up to MaxRetryDelay.</summary>
+    private TimeSpan BackOff(int step)
+    {
+        double delay = Math.Min(_recovery.FirstRetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(step - 1, 30)), _recovery.MaxRetryDelay.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(delay * (0.75 + Random.Shared.NextDouble() * 0.5));
     }
 
     /// <summary>NOP-Out pings find a dead peer within NopInterval + NopTimeout even when no I/O is flowing.</summary>
@@ -228,13 +263,23 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
         catch (OperationCanceledException) { }
     }
 
-    /// <summary>Logs out of the current session and stops recovering.</summary>
+    /// <summary>
+    /// Logs out of the current session and stops recovering, in bounded time whatever the target does: a reconnect
+    /// in progress is abandoned, the logout waits at most the login timeout for its answer, and then the connection
+    /// is closed; commands still pending fail with <see cref="SessionLostException"/>.
+    /// </summary>
     public async Task LogoutAsync(CancellationToken ct = default)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         _closing.Cancel();
         try { await _pinger.ConfigureAwait(false); } catch (OperationCanceledException) { }
-        await Current.LogoutAsync(ct).ConfigureAwait(false);
+        var session = Current;
+        try { await session.LogoutAsync(ct).ConfigureAwait(false); }
+        finally
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            _log.Flush();
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -243,5 +288,6 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
         _closing.Cancel();
         try { await _pinger.ConfigureAwait(false); } catch (OperationCanceledException) { }
         await Current.DisposeAsync().ConfigureAwait(false);
+        _log.Flush();
     }
 }

@@ -10,6 +10,9 @@ namespace IscsiUp.Initiator.Tests.Fuzz;
 /// A tiny fake iSCSI target on 127.0.0.1: it completes a normal login (AuthMethod=None, then echoes every
 /// negotiated key with a value the rules allow), and from the first SCSI command on hands the connection to a
 /// <see cref="Behaviour"/> that answers however the test wants: garbage, impossible PDUs, truncation, silence.
+/// Other requests get scriptable answers: NOP-Out pings and logouts are answered unless told otherwise, task
+/// management requests only when <see cref="TaskManagementAnswer"/> says how, and <see cref="Window"/> can keep
+/// the command window closed. Every new connection (a reconnect) is counted.
 /// </summary>
 internal sealed class HostileTarget : IAsyncDisposable
 {
@@ -44,6 +47,20 @@ internal sealed class HostileTarget : IAsyncDisposable
     public TaskCompletionSource CommandSeen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public string LogText => string.Join(" | ", Log);
+
+    /// <summary>Commands the target accepts beyond ExpCmdSN - 1 (MaxCmdSN = ExpCmdSN + Window - 1); 0 keeps the window closed.</summary>
+    public int Window { get; set; } = 32;
+    /// <summary>The window NOP-In answers announce (default: <see cref="Window"/>): a target that reopens its window only when pinged.</summary>
+    public int? PingWindow { get; set; }
+    /// <summary>Answer NOP-Out pings with a NOP-In (true by default).</summary>
+    public bool AnswerPings { get; set; } = true;
+    /// <summary>Answer logout requests and close (true by default).</summary>
+    public bool AnswerLogouts { get; set; } = true;
+    /// <summary>The response code for a task management function, or null to ignore the request (the default).</summary>
+    public Func<byte, byte?> TaskManagementAnswer { get; set; } = _ => null;
+    /// <summary>Connections that completed a login.</summary>
+    public int Logins => Volatile.Read(ref _logins);
+    private int _logins;
 
     private async Task AcceptLoopAsync()
     {
@@ -103,27 +120,37 @@ internal sealed class HostileTarget : IAsyncDisposable
                 response.InitiatorTaskTag = pdu.InitiatorTaskTag;
                 response.StatSN = statSN++;
                 response.ExpCmdSN = pdu.CmdSN;
-                response.MaxCmdSN = pdu.CmdSN + 31;
+                response.MaxCmdSN = pdu.CmdSN + (uint)Window - 1;
                 response.SetData(answer.Encode());
                 await writer.WriteAsync(response, ct);
                 await writer.FlushAsync(ct);
                 if (done) break;
             }
+            int login = Interlocked.Increment(ref _logins);
             Log.Enqueue($"logged in (header digest {headerDigest}, data digest {dataDigest})");
 
             reader.HeaderDigest = writer.HeaderDigest = headerDigest;
             reader.DataDigest = writer.DataDigest = dataDigest;
+            uint expCmdSN = pdu.CmdSN;
             while (await reader.ReadPduAsync(pdu, ct))
             {
+                if (!pdu.Immediate) expCmdSN = pdu.CmdSN + 1;
                 if (pdu.Opcode != Opcode.ScsiCommand)
                 {
                     Log.Enqueue($"received {pdu}");
                     _onOther?.Invoke(pdu);
+                    if (Answer(pdu, statSN, expCmdSN) is { } answer)
+                    {
+                        statSN++;
+                        using (answer) await writer.WriteAsync(answer, ct);
+                        await writer.FlushAsync(ct);
+                        if (answer.Opcode == Opcode.LogoutResponse) return;
+                    }
                     continue;
                 }
                 Log.Enqueue($"command {pdu}");
                 CommandSeen.TrySetResult();
-                var peer = new HostilePeer(client, stream, writer, pdu, statSN++, headerDigest, dataDigest);
+                var peer = new HostilePeer(client, stream, writer, pdu, statSN++, headerDigest, dataDigest, Window, login);
                 await _behaviour(peer);
                 if (peer.Closed) return;
             }
@@ -133,6 +160,33 @@ internal sealed class HostileTarget : IAsyncDisposable
         {
             Log.Enqueue($"connection ended: {e.GetType().Name}: {e.Message}");
         }
+    }
+
+    /// <summary>The answer to a request other than a SCSI command, or null to leave it unanswered.</summary>
+    private Pdu? Answer(Pdu request, uint statSN, uint expCmdSN)
+    {
+        Pdu? answer = null;
+        switch (request.Opcode)
+        {
+            case Opcode.NopOut when AnswerPings && request.InitiatorTaskTag != Pdu.ReservedTag:
+                answer = new Pdu(Opcode.NopIn) { Lun = request.Lun, TargetTransferTag = Pdu.ReservedTag };
+                break;
+            case Opcode.LogoutRequest when AnswerLogouts:
+                answer = new Pdu(Opcode.LogoutResponse);
+                break;
+            case Opcode.TaskManagementRequest:
+                byte function = (byte)(request.Flags & 0x7F);
+                if (TaskManagementAnswer(function) is not { } code) break;
+                answer = new Pdu(Opcode.TaskManagementResponse) { Response = code };
+                Log.Enqueue($"task management function {function} answered {code}");
+                break;
+        }
+        if (answer is null) return null;
+        answer.InitiatorTaskTag = request.InitiatorTaskTag;
+        answer.StatSN = statSN;
+        answer.ExpCmdSN = expCmdSN;
+        answer.MaxCmdSN = expCmdSN + (uint)(answer.Opcode == Opcode.NopIn ? PingWindow ?? Window : Window) - 1;
+        return answer;
     }
 
     public async ValueTask DisposeAsync()
@@ -148,8 +202,11 @@ internal sealed class HostileTarget : IAsyncDisposable
 }
 
 /// <summary>The connection as a misbehaving target sees it just after a SCSI command arrived.</summary>
-internal sealed class HostilePeer(TcpClient client, NetworkStream stream, PduWriter writer, Pdu command, uint statSN, bool headerDigest, bool dataDigest)
+internal sealed class HostilePeer(TcpClient client, NetworkStream stream, PduWriter writer, Pdu command, uint statSN, bool headerDigest, bool dataDigest,
+    int window = 32, int login = 1)
 {
+    /// <summary>Which login of the target this connection is (1 for the first, 2 after one reconnect...).</summary>
+    public int Login { get; } = login;
     public Pdu Command { get; } = command;
     public uint Itt { get; } = command.InitiatorTaskTag;
     public uint ExpectedLength { get; } = command.ExpectedDataTransferLength;
@@ -165,17 +222,17 @@ internal sealed class HostilePeer(TcpClient client, NetworkStream stream, PduWri
         pdu.TargetTransferTag = Pdu.ReservedTag;
         pdu.StatSN = statSN;
         pdu.ExpCmdSN = Command.CmdSN + 1;
-        pdu.MaxCmdSN = Command.CmdSN + 32;
+        pdu.MaxCmdSN = Command.CmdSN + (uint)window;
         return pdu;
     }
 
     /// <summary>A Data-In PDU; <paramref name="status"/> sets the S bit with that SCSI status.</summary>
-    public Pdu DataIn(uint offset, byte[] data, byte? status = null, uint? itt = null)
+    public Pdu DataIn(uint offset, byte[] data, byte? status = null, uint? itt = null, uint dataSN = 0)
     {
         var pdu = Response(Opcode.DataIn, itt);
         pdu.Final = true;
         if (status is { } s) { pdu.Flags |= 0x01; pdu.Status = s; }
-        pdu.DataSN = 0;
+        pdu.DataSN = dataSN;
         pdu.BufferOffset = offset;
         pdu.SetData(data);
         return pdu;

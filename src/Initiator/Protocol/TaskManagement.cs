@@ -1,4 +1,4 @@
-namespace IscsiUp.TestTarget.Target;
+namespace IscsiUp.Initiator.Protocol;
 
 /// <summary>Task management function codes and responses (RFC 7143 sections 11.5.1 and 11.6.1).</summary>
 public static class TaskManagement
