@@ -22,7 +22,7 @@ public static class InameCommand
             {
                 InitiatorName.Validate(name, "initiator name");
                 Paths.EnsurePrivateDirectory(Paths.ConfigDir);
-                File.WriteAllText(Paths.InitiatorNameFile, $"InitiatorName={name}\n");
+                InitiatorName.Save(name);
                 Console.WriteLine($"InitiatorName={name} (in {Paths.InitiatorNameFile})");
                 return ExitCodes.Success;
             }

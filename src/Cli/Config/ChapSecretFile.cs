@@ -28,18 +28,7 @@ public static class ChapSecretFile
         Paths.EnsurePrivateDirectory(Paths.ConfigDir);
         Paths.EnsurePrivateDirectory(SecretsDir);
         string path = Path.Combine(SecretsDir, name);
-        string temp = path + ".tmp";
-        using (var file = new FileStream(temp, new FileStreamOptions
-               {
-                   Mode = FileMode.Create, Access = FileAccess.Write,
-                   UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-               }))
-        {
-            file.Write(secret);
-            file.Write("\n"u8);
-        }
-        File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(temp, path, overwrite: true);
+        SafeFiles.AtomicFile.Write(path, [.. secret, (byte)'\n'], SafeFiles.AtomicFile.OwnerOnly);
         return path;
     }
 

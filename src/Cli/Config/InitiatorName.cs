@@ -26,11 +26,15 @@ public static partial class InitiatorName
         try
         {
             Paths.EnsurePrivateDirectory(Paths.ConfigDir);
-            File.WriteAllText(Paths.InitiatorNameFile, $"InitiatorName={generated}\n");
+            Save(generated);
         }
         catch (UnauthorizedAccessException) { /* not root: use it for this run only */ }
         return generated;
     }
+
+    /// <summary>Writes the name file (readable by all, like open-iscsi's).</summary>
+    public static void Save(string name) =>
+        SafeFiles.AtomicFile.Write(Paths.InitiatorNameFile, $"InitiatorName={name}\n", SafeFiles.AtomicFile.OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
 
     public static string? ReadFile(string path)
     {

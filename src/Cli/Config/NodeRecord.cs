@@ -59,9 +59,7 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
             .Append("node.session.auth.username_in=").Append(ChapTargetUser ?? "").Append('\n')
             .Append("node.session.auth.password_in_file=").Append(ChapTargetSecretFile ?? "").Append('\n')
             .ToString();
-        string temp = FilePath + ".tmp";
-        File.WriteAllText(temp, text);
-        File.Move(temp, FilePath, overwrite: true);
+        SafeFiles.AtomicFile.Write(FilePath, text);
     }
 
     /// <summary>Removes this node's file (its secret files are the caller's: see <see cref="WithChap"/>).</summary>
@@ -122,7 +120,7 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
     }
 
     public static IReadOnlyList<NodeRecord> LoadAll() =>
-        Directory.Exists(NodesDir)
+        Directory.Exists(Paths.CheckTrusted(Paths.ConfigDir, NodesDir))
             ? Directory.EnumerateFiles(NodesDir, "*.node").Select(Load).OfType<NodeRecord>().OrderBy(n => n.Target).ToArray()
             : [];
 }

@@ -14,11 +14,17 @@ public static class Paths
     public static string OpenIscsiInitiatorNameFile =>
         Environment.GetEnvironmentVariable("ISCSI_UP_OPEN_ISCSI_NAME_FILE") is { Length: > 0 } file ? file : "/etc/iscsi/initiatorname.iscsi";
 
-    /// <summary>Creates a directory readable by root only (0700): sessions, nodes and names are not for other users.</summary>
-    public static string EnsurePrivateDirectory(string path)
+    /// <summary>Creates a directory readable by root only (0700): sessions, nodes and names are not for other users.
+    /// An existing one must be owned by root (or the running user) and writable by no one else, since root
+    /// writes there: see <see cref="SafeFiles.TrustedDirectory"/>.</summary>
+    public static string EnsurePrivateDirectory(string path) => SafeFiles.TrustedDirectory.Ensure(path);
+
+    /// <summary>Refuses to read state from directories others could have written (missing ones pass): a
+    /// directory and then the one inside it, returning the last.</summary>
+    public static string CheckTrusted(params string[] outerToInner)
     {
-        if (!Directory.Exists(path))
-            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return path;
+        foreach (var path in outerToInner)
+            SafeFiles.TrustedDirectory.Check(path);
+        return outerToInner[^1];
     }
 }

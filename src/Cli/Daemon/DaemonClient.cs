@@ -51,6 +51,8 @@ public static class DaemonClient
 
     private static async Task<Socket> ConnectAsync(string path, bool startDaemon, CancellationToken ct)
     {
+        // Whoever can write the run directory could listen in the daemon's place and read our requests.
+        Config.Paths.CheckTrusted(Path.GetDirectoryName(path)!);
         if (await TryConnectAsync(path, ct).ConfigureAwait(false) is { } socket) return socket;
         if (!startDaemon) throw new UserError($"the iscsi-up daemon is not running (no one listens on {path})", ExitCodes.SessionNotFound);
 

@@ -3,8 +3,9 @@ using System.Globalization;
 namespace IscsiUp.Cli.Daemon;
 
 /// <summary>
-/// One daemon per run directory: /run/iscsi-up/daemon.lock is held (flock, via FileShare.None) for the daemon's
-/// life, and daemon.pid names it. Two commands that start a daemon at the same moment thus end with one.
+/// One daemon per run directory: /run/iscsi-up/daemon.lock is held (flock) for the daemon's life, and daemon.pid
+/// names it. Two commands that start a daemon at the same moment thus end with one. Neither file is opened
+/// through a symlink (see <see cref="SafeFiles.NoFollowFile"/>, <see cref="SafeFiles.AtomicFile"/>).
 /// </summary>
 public sealed class DaemonLock : IDisposable
 {
@@ -18,20 +19,10 @@ public sealed class DaemonLock : IDisposable
     public static DaemonLock? TryAcquire()
     {
         Config.Paths.EnsurePrivateDirectory(Config.Paths.RunDir);
-        try
-        {
-            var held = new FileStream(Path.Combine(Config.Paths.RunDir, "daemon.lock"), new FileStreamOptions
-            {
-                Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None,
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-            });
-            File.WriteAllText(PidPath, Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
-            return new DaemonLock(held);
-        }
-        catch (IOException)
-        {
+        if (SafeFiles.NoFollowFile.TryOpenLocked(Path.Combine(Config.Paths.RunDir, "daemon.lock")) is not { } held)
             return null;
-        }
+        SafeFiles.AtomicFile.Write(PidPath, Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
+        return new DaemonLock(held);
     }
 
     /// <summary>The pid the running daemon wrote, if any.</summary>

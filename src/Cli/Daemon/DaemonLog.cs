@@ -17,11 +17,7 @@ public static class DaemonLog
     {
         Tmds.Linux.LibC.setsid();
         Config.Paths.EnsurePrivateDirectory(Config.Paths.RunDir);
-        using var log = new FileStream(Path, new FileStreamOptions
-        {
-            Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.ReadWrite,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
+        using var log = SafeFiles.NoFollowFile.OpenAppend(Path);
         using var nothing = new FileStream("/dev/null", FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         int logFd = (int)log.SafeFileHandle.DangerousGetHandle();
         Tmds.Linux.LibC.dup2((int)nothing.SafeFileHandle.DangerousGetHandle(), 0);

@@ -32,9 +32,7 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
             .Append("state=").Append(State).Append('\n')
             .Append("control=").Append(Control ?? "").Append('\n')
             .ToString();
-        string temp = FilePath + ".tmp";
-        File.WriteAllText(temp, text);
-        File.Move(temp, FilePath, overwrite: true);
+        SafeFiles.AtomicFile.Write(FilePath, text);
     }
 
     public void Delete()
@@ -64,7 +62,7 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
     /// <summary>Every live session; records whose process is gone are removed.</summary>
     public static IReadOnlyList<SessionRecord> LoadAll()
     {
-        if (!Directory.Exists(Config.Paths.SessionsDir)) return [];
+        if (!Directory.Exists(Config.Paths.CheckTrusted(Config.Paths.RunDir, Config.Paths.SessionsDir))) return [];
         var sessions = new List<SessionRecord>();
         foreach (var file in Directory.EnumerateFiles(Config.Paths.SessionsDir, "*.session"))
         {

@@ -66,6 +66,11 @@ public sealed class InitiatorLogin
         {
             throw new LoginException($"target at {_connection.Portal} sent a malformed login value during login to {TargetText}: {e.Message}");
         }
+        catch (ProtocolException e)
+        {
+            // Say who broke the protocol: the error reaches the user as the one line they see.
+            throw new ProtocolException($"{e.Message} (target at {_connection.Portal}, login to {TargetText})");
+        }
         catch (IOException e) when (e is not LoginException and not ProtocolException)
         {
             FailedOnChapAlgorithmList = _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1;

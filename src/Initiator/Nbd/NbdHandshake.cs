@@ -308,16 +308,7 @@ internal sealed class NbdHandshake
     };
 
     /// <summary>Export names come from the network: keep log lines short and free of control characters.</summary>
-    private static string Printable(string s)
-    {
-        if (s.Length > 64)
-            s = s[..64] + "...";
-        return string.Create(s.Length, s, static (span, src) =>
-        {
-            for (int i = 0; i < src.Length; i++)
-                span[i] = char.IsControl(src[i]) ? '?' : src[i];
-        });
-    }
+    private static string Printable(string s) => Protocol.PeerText.Escape(s, 64);
 
     private void Log(string line) => _log?.Invoke($"nbd [{_peer}]: {line}");
 }

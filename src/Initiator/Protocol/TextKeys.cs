@@ -55,6 +55,9 @@ public sealed class TextKeys : List<KeyValuePair<string, string>>
             string value;
             try { value = StrictUtf8.GetString(item[(eq + 1)..]); }
             catch (DecoderFallbackException) { throw new ProtocolException($"the value of text key {key} is not valid UTF-8"); }
+            // RFC 7143 6.1 allows no control characters in any value; one that has them could forge our output.
+            if (!PeerText.IsPrintable(value))
+                throw new ProtocolException($"the value of text key {key} contains control characters: \"{PeerText.Escape(value)}\"");
             keys.Add(key, value);
         }
         return keys;
@@ -66,11 +69,7 @@ public sealed class TextKeys : List<KeyValuePair<string, string>>
     private static bool IsKeyCharacter(byte c) =>
         c is >= (byte)'a' and <= (byte)'z' or >= (byte)'A' and <= (byte)'Z' or >= (byte)'0' and <= (byte)'9' or (byte)'.' or (byte)'-' or (byte)'+' or (byte)'@' or (byte)'_';
 
-    private static string Printable(ReadOnlySpan<byte> bytes)
-    {
-        var text = Encoding.UTF8.GetString(bytes[..Math.Min(bytes.Length, 64)]);
-        return new string(text.Select(c => char.IsControl(c) ? '?' : c).ToArray());
-    }
+    private static string Printable(ReadOnlySpan<byte> bytes) => PeerText.Escape(Encoding.UTF8.GetString(bytes[..Math.Min(bytes.Length, 64)]));
 
     public override string ToString() => string.Join(" ", this.Select(p => $"{p.Key}={p.Value}"));
 }

@@ -13,7 +13,8 @@ public sealed record InquiryData(byte PeripheralQualifier, byte DeviceType, stri
         return new InquiryData((byte)(data[0] >> 5), (byte)(data[0] & 0x1F), Ascii(data[8..16]), Ascii(data[16..32]), Ascii(data[32..36]));
     }
 
-    internal static string Ascii(ReadOnlySpan<byte> bytes) => Encoding.ASCII.GetString(bytes).TrimEnd(' ', '\0');
+    /// <summary>T10 strings are printable ASCII; anything else the device sent is shown escaped.</summary>
+    internal static string Ascii(ReadOnlySpan<byte> bytes) => Protocol.PeerText.Escape(Encoding.ASCII.GetString(bytes).TrimEnd(' ', '\0'));
 
     public string DeviceTypeName => DeviceType switch
     {

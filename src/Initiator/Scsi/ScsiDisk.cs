@@ -151,13 +151,13 @@ public sealed class ScsiDisk
         {
             Cdb.ReadCapacity16(cdb, 32);
             await ExecuteAsync("READ CAPACITY(16)", new ScsiCommand(LunField, cdb, data), ct).ConfigureAwait(false);
-            return ReadCapacity.Parse16(data);
+            return ReadCapacity.Parse16(data, $"LUN {Lun} of target {_session.TargetName}");
         }
         catch (ScsiException e) when (e.Sense?.SenseKey == SenseData.IllegalRequest)
         {
             Cdb.ReadCapacity10(cdb);
             await ExecuteAsync("READ CAPACITY(10)", new ScsiCommand(LunField, cdb.AsMemory(0, 10), data.AsMemory(0, 8)), ct).ConfigureAwait(false);
-            return ReadCapacity.Parse10(data);
+            return ReadCapacity.Parse10(data, $"LUN {Lun} of target {_session.TargetName}");
         }
     }
 
@@ -261,7 +261,11 @@ public sealed class ScsiDisk
         finally { ArrayPool<byte>.Shared.Return(zero); }
     }
 
-    /// <summary>REPORT LUNS on LUN 0 of a session: the LUN numbers the target exposes to us.</summary>
+    /// <summary>The most LUNs a REPORT LUNS answer may list (as Linux's max_scsi_report_luns).</summary>
+    public const int MaxReportedLuns = 16383;
+
+    /// <summary>REPORT LUNS on LUN 0 of a session: the LUN numbers the target exposes to us. A list longer than
+    /// the first buffer is asked for again with room for all of it.</summary>
     public static async Task<IReadOnlyList<int>> ReportLunsAsync(IScsiSession session, CancellationToken ct = default)
     {
         var cdb = new byte[12];
@@ -275,8 +279,18 @@ public sealed class ScsiDisk
                 if (attempt < MaxRetries && IsTransient(result)) continue;
                 throw ScsiException.From($"REPORT LUNS on {session.TargetName}", result);
             }
-            int length = (int)BinaryPrimitives.ReadUInt32BigEndian(data);
-            int count = Math.Min(length, result.Transferred(data.Length) - 8) / 8;
+            int transferred = result.Transferred(data.Length);
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(data);
+            if (transferred < 8 || length % 8 != 0 || length / 8 > MaxReportedLuns)
+                throw new IOException($"REPORT LUNS on {session.TargetName} returned an unusable LUN list " +
+                                      $"({transferred} bytes, list length {length}; at most {MaxReportedLuns} LUNs of 8 bytes are accepted)");
+            if (length > data.Length - 8 && attempt < MaxRetries)
+            {
+                data = new byte[8 + length];
+                Cdb.ReportLuns(cdb, (uint)data.Length);
+                continue;
+            }
+            int count = (int)Math.Min(length, (uint)(transferred - 8)) / 8;
             var luns = new List<int>(count);
             for (int i = 0; i < count; i++)
             {

@@ -1,12 +1,13 @@
-using IscsiUp.MountManager.Native;
+using IscsiUp.SafeFiles;
 using IscsiUp.MountManager.Tools;
 
 namespace IscsiUp.MountManager.Fstab;
 
 /// <summary>
-/// Replaces a file so that a crash leaves either the old or the new content, never a mix: write a
-/// temporary file in the same directory, fsync it, give it the original's mode/owner/context, let the
-/// caller check it, refuse if the original changed meanwhile, keep a backup, rename over, fsync the directory.
+/// Replaces a file so that a crash leaves either the old or the new content, never a mix (the durable
+/// write-temp/fsync/rename/fsync-directory sequence is <see cref="AtomicFile"/>'s): the temporary file gets the
+/// original's mode/owner/context, the caller checks it, nothing is replaced if the original changed meanwhile,
+/// and the previous content is kept as a backup.
 /// </summary>
 internal sealed class AtomicFileReplacer(ICommandRunner runner, ToolTimeouts timeouts, Action<string>? log)
 {
@@ -43,13 +44,11 @@ internal sealed class AtomicFileReplacer(ICommandRunner runner, ToolTimeouts tim
         CancellationToken cancellationToken)
     {
         var real = ResolveRealPath(path);
-        var directory = Path.GetDirectoryName(real) ?? "/";
         var reference = expected is not null && File.Exists(real) ? real : null;
-        var temp = TempPathFor(real);
-        try
+        await AtomicFile.WriteAsync(real, content, AtomicFile.OwnerOnly, async (temp, token) =>
         {
-            await WriteDurablyAsync(temp, content, reference, cancellationToken).ConfigureAwait(false);
-            if (check is not null) await check(temp, cancellationToken).ConfigureAwait(false);
+            await FileMetadata.CopyAsync(reference, temp, runner, timeouts, log, token).ConfigureAwait(false);
+            if (check is not null) await check(temp, token).ConfigureAwait(false);
 
             var current = ReadOrNull(real);
             if (!(current is null ? expected is null : expected is not null && current.AsSpan().SequenceEqual(expected)))
@@ -57,58 +56,9 @@ internal sealed class AtomicFileReplacer(ICommandRunner runner, ToolTimeouts tim
 
             if (backupPath is not null && expected is not null)
             {
-                var backupTemp = TempPathFor(backupPath);
-                try
-                {
-                    await WriteDurablyAsync(backupTemp, expected, reference, cancellationToken).ConfigureAwait(false);
-                    File.Move(backupTemp, backupPath, overwrite: true);
-                }
-                finally
-                {
-                    DeleteQuietly(backupTemp);
-                }
+                await AtomicFile.WriteAsync(backupPath, expected, AtomicFile.OwnerOnly,
+                    (backupTemp, t) => FileMetadata.CopyAsync(reference, backupTemp, runner, timeouts, log, t), token).ConfigureAwait(false);
             }
-
-            File.Move(temp, real, overwrite: true);
-            if (!LibC.SyncDirectory(directory)) log?.Invoke($"could not fsync {directory}; the rename may not survive a crash");
-        }
-        finally
-        {
-            DeleteQuietly(temp);
-        }
-    }
-
-    private async Task WriteDurablyAsync(string temp, byte[] content, string? reference, CancellationToken cancellationToken)
-    {
-        var options = new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.Write,
-            Share = FileShare.None,
-        };
-        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        await using (var stream = new FileStream(temp, options))
-        {
-            await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
-            stream.Flush(flushToDisk: true);
-        }
-        await FileMetadata.CopyAsync(reference, temp, runner, timeouts, log, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static string TempPathFor(string path) =>
-        Path.Combine(Path.GetDirectoryName(path) ?? "/", $".{Path.GetFileName(path)}.iscsi-up-{Guid.NewGuid():N}.tmp");
-
-    private static void DeleteQuietly(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 }

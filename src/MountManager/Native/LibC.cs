@@ -2,16 +2,13 @@ using System.Runtime.InteropServices;
 
 namespace IscsiUp.MountManager.Native;
 
-/// <summary>The few POSIX calls .NET does not expose: file owner (statx/chown) and fsync of a directory.</summary>
+/// <summary>The few POSIX calls .NET does not expose: file owner (statx/chown).</summary>
 internal static unsafe partial class LibC
 {
     private const int AtFdCwd = -100;
     private const int AtSymlinkNoFollow = 0x100;
     private const uint StatxUid = 0x8;
     private const uint StatxGid = 0x10;
-    private const int ORdOnly = 0;
-    private const int ODirectory = 0x10000;
-    private const int OCloExec = 0x80000;
 
     /// <summary>Owner and group of <paramref name="path"/>, or null when they cannot be read.</summary>
     public static (uint Uid, uint Gid)? GetOwner(string path)
@@ -33,32 +30,11 @@ internal static unsafe partial class LibC
     public static int ChangeOwner(string path, uint uid, uint gid) =>
         chown(path, uid, gid) == 0 ? 0 : Marshal.GetLastPInvokeError();
 
-    /// <summary>Makes a rename in <paramref name="directory"/> durable. Best effort: returns false when it could not.</summary>
-    public static bool SyncDirectory(string directory)
-    {
-        var fd = open(directory, ORdOnly | ODirectory | OCloExec);
-        if (fd < 0) return false;
-        try
-        {
-            return fsync(fd) == 0;
-        }
-        finally
-        {
-            _ = close(fd);
-        }
-    }
-
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int chown(string path, uint owner, uint group);
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int open(string path, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int fsync(int fd);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);

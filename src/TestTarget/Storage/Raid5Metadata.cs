@@ -69,7 +69,7 @@ internal sealed record Raid5Metadata(
         return new Raid5Metadata(chunkSize, diskSize, active, spares, lost);
     }
 
-    /// <summary>Writes the record atomically (temporary file, then rename).</summary>
+    /// <summary>Writes the record atomically and durably (see <see cref="SafeFiles.AtomicFile"/>).</summary>
     public void Save(string path)
     {
         var text = new StringBuilder();
@@ -81,9 +81,7 @@ internal sealed record Raid5Metadata(
         text.AppendLine(CultureInfo.InvariantCulture, $"active={string.Join(',', Active)}");
         text.AppendLine(CultureInfo.InvariantCulture, $"spares={string.Join(',', Spares)}");
         text.AppendLine(CultureInfo.InvariantCulture, $"lost={string.Join(',', LostSlots)}");
-        string temporary = path + ".tmp";
-        File.WriteAllText(temporary, text.ToString());
-        File.Move(temporary, path, overwrite: true);
+        SafeFiles.AtomicFile.Write(path, text.ToString(), SafeFiles.AtomicFile.OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
     }
 
     private static T ParseNumber<T>(string path, string key, string text)

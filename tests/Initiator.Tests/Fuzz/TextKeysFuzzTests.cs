@@ -75,6 +75,16 @@ public sealed class TextKeysFuzzTests
         return new string(key);
     }
 
+    /// <summary>A character from the range that may appear in a value: no control or format characters (RFC 7143 6.1).</summary>
+    private static char Printable(Random r, int from, int to)
+    {
+        while (true)
+        {
+            char c = (char)r.Next(from, to);
+            if (PeerText.IsPrintable(c.ToString())) return c;
+        }
+    }
+
     private static string RandomValue(Random r)
     {
         var value = new StringBuilder();
@@ -84,8 +94,8 @@ public sealed class TextKeysFuzzTests
             {
                 0 => '=',
                 1 => ',',
-                2 => (char)r.Next(0x80, 0x800),  // two-byte UTF-8
-                3 => (char)r.Next(0x3000, 0xD000), // three-byte UTF-8, no surrogates
+                2 => Printable(r, 0x80, 0x800),  // two-byte UTF-8
+                3 => Printable(r, 0x3000, 0xD000), // three-byte UTF-8, no surrogates
                 _ => (char)r.Next(0x20, 0x7F),
             });
         }

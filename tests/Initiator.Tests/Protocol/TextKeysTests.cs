@@ -70,6 +70,6 @@ public sealed class TextKeysTests
     public void Malformed_text_message_hides_control_characters()
     {
         var error = Assert.Throws<ProtocolException>(() => TextKeys.Parse([(byte)'a', 0x01, (byte)'b', 0]));
-        Assert.Contains("a?b", error.Message);
+        Assert.Contains(@"a\x01b", error.Message);
     }
 }
