@@ -14,16 +14,20 @@ public static class AutomaticLogin
 {
     public static async Task<int> RunAsync(int attempts, CancellationToken ct)
     {
-        var nodes = NodeRecord.LoadAll().Where(n => n.Startup == NodeRecord.Automatic).ToArray();
+        var problems = new StringWriter();
+        var nodes = NodeRecord.LoadAll(problems).Where(n => n.Startup == NodeRecord.Automatic).ToArray();
+        Console.Error.Write(problems.ToString());
+        // A broken record is skipped (the others still log in) but the run is not a clean success either.
+        int skipped = problems.ToString().Length > 0 ? ExitCodes.InvalidArgument : ExitCodes.Success;
         if (nodes.Length == 0)
         {
             Console.WriteLine($"iscsi-up: no automatic nodes in {NodeRecord.NodesDir}");
-            return ExitCodes.Success;
+            return skipped;
         }
         var codes = await Task.WhenAll(nodes.Select(node => LoginAsync(node, attempts, ct))).ConfigureAwait(false);
         int up = codes.Count(code => code == ExitCodes.Success);
         Console.WriteLine($"iscsi-up: {up} of {nodes.Length} automatic node(s) logged in");
-        return codes.FirstOrDefault(code => code != ExitCodes.Success);
+        return codes.Append(skipped).FirstOrDefault(code => code != ExitCodes.Success);
     }
 
     private static async Task<int> LoginAsync(NodeRecord node, int attempts, CancellationToken ct)

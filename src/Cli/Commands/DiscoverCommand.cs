@@ -22,11 +22,12 @@ public static class DiscoverCommand
         command.SetAction(async (result, ct) =>
         {
             var where = CommonOptions.ParsePortal(result.GetValue(portal)!);
+            var wait = TimeSpan.FromSeconds(ArgumentCheck.LoginTimeout(result.GetValue(timeout)));
             var options = new LoginOptions
             {
                 InitiatorName = Config.InitiatorName.Resolve(result.GetValue(initiator)),
                 Chap = chap.Read(result),
-                Timeout = TimeSpan.FromSeconds(result.GetValue(timeout)),
+                Timeout = wait,
             };
             var targets = await SendTargets.DiscoverAsync(where, options, ct).ConfigureAwait(false);
             if (targets.Count == 0)

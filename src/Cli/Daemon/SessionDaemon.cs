@@ -62,7 +62,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             return ExitCodes.SessionExists;
         }
         log.WriteLine($"iscsi-up: {request}");
-        var output = new ClientOutput(client, log, $"iscsi-up: {request.Target} at {portal}: ");
+        var output = new ClientOutput(client, log, request.Target, portal.ToString());
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var host = new SessionHost(portal, request.ToOptions(), request.Lun, request.Export, output) { ControlSocket = controlPath };
         held.Host = host;

@@ -37,7 +37,6 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         try
         {
             var parameters = session.Current.Parameters;
-            output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{parameters.TargetPortalGroupTag ?? 1}] successful.");
             var disk = await OpenLunAsync(session, lun, stop).ConfigureAwait(false);
             session.ValidateReconnect = (candidate, token) => CheckSameLunAsync(candidate, disk, token);
             output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
@@ -46,6 +45,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             if (device.Length > 0) output.WriteLine($"Device: {device}");
             if (export.NbdDevice is not null && !IoFlusher.IsSet)
                 output.WriteLine("iscsi-up: warning: PR_SET_IO_FLUSHER is not set (kernel before 5.6 or no CAP_SYS_RESOURCE): heavy writeback under memory pressure could stall");
+            // Said only now that the LUN is usable: a missing LUN or a failed attach is not a successful login.
+            output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{parameters.TargetPortalGroupTag ?? 1}] successful.");
             lock (RecordGate) // one daemon logs in several sessions at once: each must get its own id
             {
                 _record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
