@@ -58,6 +58,17 @@ public static class ArgumentCheck
         return full;
     }
 
+    /// <summary>--nbd-unix for a login now: also a place where the socket can be created (a node record's may not exist yet).</summary>
+    public static string? NbdUnixToCreate(string? path)
+    {
+        if (NbdUnix(path) is not { } full) return null;
+        string directory = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(directory)) throw new UserError($"invalid --nbd-unix {full}: directory {directory} does not exist");
+        if (Config.SmallFile.KindOf(full) is { } kind && kind != Config.SmallFile.Socket)
+            throw new UserError($"invalid --nbd-unix {full}: it exists and is {kind}, not a socket");
+        return full;
+    }
+
     /// <summary>--nbd-listen HOST:PORT: a loopback IP address (NBD has no authentication) and a port.</summary>
     public static IPEndPoint NbdListen(string text)
     {

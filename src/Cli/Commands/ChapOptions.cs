@@ -42,6 +42,7 @@ public sealed class ChapOptions
             return null;
         }
         if (user is null || secretFile is null) throw new UserError("CHAP needs both --chap-user and --chap-secret-file");
+        if (user.Length == 0 || user.Any(char.IsControl)) throw new UserError("--chap-user needs a user name (no control characters)");
         return new ChapCredentials(user, ReadSecret(secretFile), result.GetValue(_targetUser), targetSecretFile is null ? null : ReadSecret(targetSecretFile));
     }
 

@@ -68,7 +68,7 @@ public static class LoginCommand
             string? device = ArgumentCheck.NbdDevice(result.GetValue(nbdDevice));
             string? listen = result.GetValue(nbdListen);
             if (listen is not null) ArgumentCheck.NbdListen(listen);
-            string? unixPath = ArgumentCheck.NbdUnix(result.GetValue(nbdUnix));
+            string? unixPath = ArgumentCheck.NbdUnixToCreate(result.GetValue(nbdUnix));
             int? wantedLun = ArgumentCheck.Lun(result.GetValue(lun));
             int exposures = (listen is null ? 0 : 1) + (unixPath is null ? 0 : 1) + (device is null ? 0 : 1);
             if (exposures > 1) throw new UserError("choose one of --nbd-device, --nbd-listen and --nbd-unix");

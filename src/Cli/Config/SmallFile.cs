@@ -57,11 +57,25 @@ public static class SmallFile
         finally { close(fd); }
     }
 
+    public const string Socket = "a socket";
+
+    /// <summary>What is at <paramref name="path"/> (not following a last symlink), or null when nothing is.</summary>
+    public static unsafe string? KindOf(string path)
+    {
+        byte[] name = Encoding.UTF8.GetBytes(path + "\0");
+        stat info;
+        int result;
+        fixed (byte* p = name) result = lstat(p, &info);
+        return result != 0 ? null : Kind((uint)info.st_mode & (uint)S_IFMT);
+    }
+
     private static string Kind(uint type) =>
-        type == (uint)S_IFDIR ? "a directory"
+        type == (uint)S_IFREG ? "a regular file"
+        : type == (uint)S_IFDIR ? "a directory"
         : type == (uint)S_IFIFO ? "a FIFO"
         : type == (uint)S_IFCHR ? "a character device"
         : type == (uint)S_IFBLK ? "a block device"
-        : type == (uint)S_IFSOCK ? "a socket"
+        : type == (uint)S_IFSOCK ? Socket
+        : type == (uint)S_IFLNK ? "a symbolic link"
         : "not a plain file";
 }
