@@ -155,7 +155,7 @@ public sealed class LoginCommandTests
         Assert.Equal("iscsi-up: logout needs either -T IQN [-p PORTAL] or --all", Assert.Single(result.StderrLines));
     }
 
-    private static async Task RunToolAsync(string tool, params string[] args)
+    internal static async Task RunToolAsync(string tool, params string[] args)
     {
         var start = new ProcessStartInfo(tool) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var arg in args) start.ArgumentList.Add(arg);

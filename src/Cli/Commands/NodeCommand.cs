@@ -28,9 +28,10 @@ public static class NodeCommand
         var noChap = new Option<bool>("--no-chap") { Description = "Remove the node's CHAP credentials (and its secret files)" };
         var delete = new Option<bool>("--delete") { Description = "Forget the node (its secret files too)" };
         var chap = new ChapOptions(discovery: false);
+        var json = new Option<bool>("--json") { Description = "Print the nodes as a JSON array (see README, JSON output)" };
         var command = new Command("node", "List remembered nodes, or create, change (startup, LUN, CHAP) or delete one")
         {
-            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete,
+            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete, json,
         };
         chap.AddTo(command);
         command.SetAction(result =>
@@ -58,7 +59,8 @@ public static class NodeCommand
                     if (where is null) throw new UserError($"no node record for {name}: give -p PORTAL to create one", ExitCodes.NoObjectsFound);
                     matches = [new NodeRecord(name, where, initiatorName ?? InitiatorName.Resolve(null),
                         null, NodeRecord.Manual, null, null)];
-                    Console.WriteLine($"New node record for {name} at {where}");
+                    // With --json, stdout carries only the JSON.
+                    (result.GetValue(json) ? Console.Error : Console.Out).WriteLine($"New node record for {name} at {where}");
                 }
                 if (result.GetValue(delete))
                 {
@@ -84,12 +86,18 @@ public static class NodeCommand
                     return changed;
                 }).ToArray();
             }
+            if (result.GetValue(json))
+            {
+                NodeView[] views = [.. matches.Select(NodeView.From)];
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(views, OutputJson.Default.NodeViewArray));
+            }
             if (matches.Length == 0)
             {
                 Console.Error.WriteLine(name is null ? "iscsi-up: no node records" : $"iscsi-up: no node record for {name}{(where is null ? "" : $" at {where}")}");
                 return ExitCodes.NoObjectsFound;
             }
-            foreach (var node in matches) Console.WriteLine(Describe(node));
+            if (!result.GetValue(json))
+                foreach (var node in matches) Console.WriteLine(Describe(node));
             return ExitCodes.Success;
         });
         return command;
@@ -110,4 +118,12 @@ public static class NodeCommand
         (node.ChapUser is null ? "" : $" chap={node.ChapUser}{(node.ChapTargetUser is null && node.ChapTargetSecretFile is null ? "" : " (mutual)")}") +
         (node.NbdUnix is not null ? $" nbd-unix={node.NbdUnix}" : node.NbdDevice is null ? "" : $" nbd-device={node.NbdDevice}") +
         (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}");
+}
+
+/// <summary>A node record as `node --json` shows it: what it logs in with, never a secret.</summary>
+public sealed record NodeView(string Target, string Portal, string Initiator, int? Lun, string Startup, string? ChapUser, bool MutualChap,
+    string? NbdDevice, string? NbdUnix, string? MountPoint, string? FsType)
+{
+    public static NodeView From(NodeRecord n) => new(n.Target, n.Portal, n.Initiator, n.Lun, n.Startup, n.ChapUser,
+        n.ChapTargetSecretFile is not null, n.NbdDevice, n.NbdUnix, n.MountPoint, n.FsType);
 }

@@ -13,13 +13,16 @@ namespace IscsiUp.Cli.Sessions;
 public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsyncDisposable
 {
     private NbdServer? _server;
+
+    /// <summary>What the exposed LUN has served so far.</summary>
+    public IoCounters Counters { get; } = new();
     private KernelNbdDevice? _device;
 
     /// <summary>Starts serving and returns what to show as the session's device ("" when nothing is exposed).</summary>
     public async Task<string> StartAsync(ScsiDisk disk, string exportName, CancellationToken ct)
     {
         if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return "";
-        var export = new NbdExport(exportName, new ScsiBlockBackend(disk), $"LUN {disk.Lun} of {disk.Session.TargetName}");
+        var export = new NbdExport(exportName, new CountingBackend(new ScsiBlockBackend(disk), Counters), $"LUN {disk.Lun} of {disk.Session.TargetName}");
         _server = new NbdServer(export) { Log = Report };
         if (request.NbdListen is { } listen)
         {

@@ -24,6 +24,21 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
 
     private static readonly Lock RecordGate = new();
     private SessionRecord? _record;
+    private (RecoveringSession Session, LunExposure Exposure)? _live;
+    private volatile bool _recovering;
+
+    /// <summary>What `session -P` and `session --json` show of this session while it is usable; null otherwise.</summary>
+    public SessionDetails? Details()
+    {
+        if (Record is not { } record || _live is not var (session, exposure)) return null;
+        return SessionDetails.From(record) with
+        {
+            ConnectionState = _recovering ? "REOPEN" : "LOGGED IN",
+            Recoveries = session.Reconnects,
+            Parameters = NegotiatedParameters.From(session.Current.Parameters),
+            Io = IoStatistics.From(exposure.Counters),
+        };
+    }
 
     public async Task<int> RunAsync(Action? ready, CancellationToken stop)
     {
@@ -54,7 +69,12 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                     SessionRecord.LoggedIn, ControlSocket);
                 _record.Save();
             }
-            session.RecoveringChanged += recovering => UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
+            session.RecoveringChanged += recovering =>
+            {
+                _recovering = recovering;
+                UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
+            };
+            _live = (session, exposure);
             output.Flush();
             ready?.Invoke();
 
@@ -89,6 +109,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         }
         finally
         {
+            _live = null;
             lock (RecordGate) _record?.Delete();
             await session.DisposeAsync().ConfigureAwait(false);
         }
