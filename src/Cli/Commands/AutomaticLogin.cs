@@ -12,7 +12,7 @@ namespace IscsiUp.Cli.Commands;
 /// </summary>
 public static class AutomaticLogin
 {
-    public static async Task<int> RunAsync(int attempts, CancellationToken ct)
+    public static async Task<int> RunAsync(int attempts, NodeDefaults defaults, CancellationToken ct)
     {
         var problems = new StringWriter();
         var nodes = NodeRecord.LoadAll(problems).Where(n => n.Startup == NodeRecord.Automatic).ToArray();
@@ -24,13 +24,13 @@ public static class AutomaticLogin
             Console.WriteLine($"iscsi-up: no automatic nodes in {NodeRecord.NodesDir}");
             return skipped;
         }
-        var codes = await Task.WhenAll(nodes.Select(node => LoginAsync(node, attempts, ct))).ConfigureAwait(false);
+        var codes = await Task.WhenAll(nodes.Select(node => LoginAsync(node, attempts, defaults, ct))).ConfigureAwait(false);
         int up = codes.Count(code => code == ExitCodes.Success);
         Console.WriteLine($"iscsi-up: {up} of {nodes.Length} automatic node(s) logged in");
         return codes.Append(skipped).FirstOrDefault(code => code != ExitCodes.Success);
     }
 
-    private static async Task<int> LoginAsync(NodeRecord node, int attempts, CancellationToken ct)
+    private static async Task<int> LoginAsync(NodeRecord node, int attempts, NodeDefaults defaults, CancellationToken ct)
     {
         string name = $"node {node.Target} at {node.Portal}";
         if (SessionRecord.LoadAll().Any(s => s.Target == node.Target && s.Portal == node.Portal))
@@ -44,8 +44,12 @@ public static class AutomaticLogin
             int code;
             try
             {
-                var options = new LoginOptions { InitiatorName = node.Initiator, TargetName = node.Target, Chap = node.ReadChap() };
-                var request = LoginRequest.From(CommonOptions.ParsePortal(node.Portal), options, node.Lun, node.Export);
+                var options = new LoginOptions
+                {
+                    InitiatorName = node.Initiator, TargetName = node.Target, Chap = node.ReadChap() ?? defaults.ReadChap(discovery: false),
+                    HeaderDigest = defaults.HeaderDigest, DataDigest = defaults.DataDigest, Timeout = TimeSpan.FromSeconds(defaults.LoginTimeoutSeconds),
+                };
+                var request = LoginRequest.From(CommonOptions.ParsePortal(node.Portal), options, node.Lun, node.Export, defaults.Recovery);
                 code = await DaemonClient.SendAsync(new ControlRequest(ControlRequest.LoginOp, request), startDaemon: true, Console.Out, stderr, ct)
                     .ConfigureAwait(false);
             }

@@ -29,7 +29,7 @@ public static class CommonOptions
 
     public static Option<int> LoginTimeout() => new("--login-timeout")
     {
-        Description = $"Seconds to wait for the connection and each login step (1 to {ArgumentCheck.MaxLoginTimeoutSeconds})",
+        Description = $"Seconds to wait for the connection and each login step (1 to {ArgumentCheck.MaxLoginTimeoutSeconds}; default: iscsi-up.conf's, else 15)",
         HelpName = "SECONDS",
         DefaultValueFactory = _ => 15,
     };

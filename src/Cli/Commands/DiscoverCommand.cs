@@ -23,12 +23,13 @@ public static class DiscoverCommand
         command.SetAction(async (result, ct) =>
         {
             var where = CommonOptions.ParsePortal(result.GetValue(portal)!);
-            var wait = TimeSpan.FromSeconds(ArgumentCheck.LoginTimeout(result.GetValue(timeout)));
+            int seconds = ArgumentCheck.LoginTimeout(result.GetValue(timeout));
+            var defaults = NodeDefaults.Load();
             var options = new LoginOptions
             {
                 InitiatorName = Config.InitiatorName.Resolve(result.GetValue(initiator)),
-                Chap = chap.Read(result),
-                Timeout = wait,
+                Chap = chap.Read(result) ?? defaults.ReadChap(discovery: true),
+                Timeout = TimeSpan.FromSeconds(result.GetResult(timeout) is { Implicit: false } ? seconds : defaults.LoginTimeoutSeconds),
             };
             var targets = await SendTargets.DiscoverAsync(where, options, ct).ConfigureAwait(false);
             if (result.GetValue(json))

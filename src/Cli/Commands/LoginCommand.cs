@@ -39,7 +39,7 @@ public static class LoginCommand
         };
         var digest = new Option<string>("--digest")
         {
-            Description = "CRC32C header and data digests: none, prefer (use if the target agrees) or require",
+            Description = "CRC32C header and data digests: none, prefer (use if the target agrees) or require (default: iscsi-up.conf's, else none)",
             DefaultValueFactory = _ => "none",
         };
         digest.AcceptOnlyFromAmong("none", "prefer", "require");
@@ -53,13 +53,14 @@ public static class LoginCommand
         {
             // Every value is checked before anything is contacted: a bad one costs no login on the target.
             int timeoutSeconds = ArgumentCheck.LoginTimeout(result.GetValue(timeout));
+            var defaults = Config.NodeDefaults.Load();
             if (result.GetValue(automatic))
             {
                 if (result.GetValue(target) is not null || result.GetValue(portal) is not null || result.GetValue(foreground))
                     throw new UserError("--automatic logs in to the automatic node records; it takes no -T, -p or --foreground");
                 int tries = result.GetValue(attempts);
                 if (tries is < 1 or > MaxAttempts) throw new UserError($"invalid --attempts {tries}: give 1 to {MaxAttempts}");
-                return await AutomaticLogin.RunAsync(tries, ct).ConfigureAwait(false);
+                return await AutomaticLogin.RunAsync(tries, defaults, ct).ConfigureAwait(false);
             }
             if (result.GetValue(target) is null || result.GetValue(portal) is null)
                 throw new UserError("login needs -T IQN and -p PORTAL (or --automatic for the automatic nodes)");
@@ -78,15 +79,18 @@ public static class LoginCommand
             // Like `iscsiadm -m node -T IQN -p IP --login`: a remembered node logs in with its own settings (CHAP,
             // LUN, how the LUN is exposed, initiator name); what the command line gives wins.
             var node = Config.NodeRecord.Find(targetName, where.ToString());
-            var digestMode = result.GetValue(digest) switch { "prefer" => DigestMode.Prefer, "require" => DigestMode.Require, _ => DigestMode.None };
+            // ... and iscsi-up.conf supplies what neither says.
+            DigestMode? digestMode = result.GetResult(digest) is { Implicit: false }
+                ? result.GetValue(digest) switch { "prefer" => DigestMode.Prefer, "require" => DigestMode.Require, _ => DigestMode.None }
+                : null;
             var options = new LoginOptions
             {
                 InitiatorName = initiatorName ?? node?.Initiator ?? Config.InitiatorName.Resolve(null),
                 TargetName = targetName,
-                Chap = credentials ?? node?.ReadChap(),
-                HeaderDigest = digestMode,
-                DataDigest = digestMode,
-                Timeout = TimeSpan.FromSeconds(timeoutSeconds),
+                Chap = credentials ?? node?.ReadChap() ?? defaults.ReadChap(discovery: false),
+                HeaderDigest = digestMode ?? defaults.HeaderDigest,
+                DataDigest = digestMode ?? defaults.DataDigest,
+                Timeout = TimeSpan.FromSeconds(result.GetResult(timeout) is { Implicit: false } ? timeoutSeconds : defaults.LoginTimeoutSeconds),
             };
             var export = exposures > 0 ? new ExportRequest(listen, unixPath, device == "none" ? null : device)
                 : node?.Export ?? new ExportRequest(null, null, "auto"); // the contract: a kernel device by default
@@ -95,8 +99,8 @@ public static class LoginCommand
                 throw new UserError($"session [{existing.Id}] to {options.TargetName} at {where} already exists", ExitCodes.SessionExists);
 
             if (result.GetValue(foreground))
-                return await new SessionHost(where, options, chosenLun, export, Console.Out).RunAsync(null, ct).ConfigureAwait(false);
-            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, chosenLun, export));
+                return await new SessionHost(where, options, chosenLun, export, Console.Out) { Recovery = defaults.Recovery }.RunAsync(null, ct).ConfigureAwait(false);
+            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, chosenLun, export, defaults.Recovery));
             return await DaemonClient.SendAsync(request, startDaemon: true, Console.Out, Console.Error, ct).ConfigureAwait(false);
         });
         return command;

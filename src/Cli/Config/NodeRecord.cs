@@ -102,6 +102,10 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
         {
             throw new UserError($"node record {path}: {e.Message}");
         }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            throw new UserError($"node record {path}: {e.Message}"); // a value parsed without ArgumentCheck: still one line, still skipped
+        }
     }
 
     /// <summary>The record for this target and portal, or null when there is none (a broken one is an error).</summary>

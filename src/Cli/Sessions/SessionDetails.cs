@@ -16,6 +16,9 @@ public sealed record NegotiatedParameters(
         p.MaxConnections, p.DefaultTime2Wait, p.DefaultTime2Retain, p.ErrorRecoveryLevel, p.TargetAlias);
 }
 
+/// <summary>The session's timeouts in seconds, as `session -P 2` shows them (iscsiadm's "Timeouts").</summary>
+public sealed record SessionTimeouts(int Recovery, int NopOutInterval, int NopOutTimeout, int Login);
+
 /// <summary>I/O through the exposed LUN since login.</summary>
 public sealed record IoStatistics(long Reads, long ReadBytes, long Writes, long WriteBytes, long Flushes, long Errors)
 {
@@ -44,6 +47,7 @@ public sealed record SessionDetails
     public int? Recoveries { get; init; }
     public NegotiatedParameters? Parameters { get; init; }
     public IoStatistics? Io { get; init; }
+    public SessionTimeouts? Timeouts { get; init; }
 
     public static SessionDetails From(SessionRecord r) => new()
     {
@@ -81,6 +85,14 @@ public sealed record SessionDetails
             Line(3, $"DefaultTime2Retain: {p.DefaultTime2Retain}");
             Line(3, $"ErrorRecoveryLevel: {p.ErrorRecoveryLevel}");
             if (p.TargetAlias is { } alias) Line(3, $"TargetAlias: {alias}");
+        }
+        if (level >= 2 && Timeouts is { } t)
+        {
+            Line(2, "Timeouts:");
+            Line(3, $"Recovery Timeout: {t.Recovery}");
+            Line(3, $"NOP-Out Interval: {t.NopOutInterval}");
+            Line(3, $"NOP-Out Timeout: {t.NopOutTimeout}");
+            Line(3, $"Login Timeout: {t.Login}");
         }
         if (level >= 3)
         {

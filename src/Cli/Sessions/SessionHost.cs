@@ -16,6 +16,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     /// <summary>Set when a daemon holds this session: `logout` asks the daemon through this socket instead of signalling.</summary>
     public string? ControlSocket { get; init; }
 
+    /// <summary>How the session notices a dead peer and how long it tries to reconnect (iscsi-up.conf).</summary>
+    public RecoveryOptions Recovery { get; init; } = new();
+
     /// <summary>This session's record once it is usable (its id is what `session` shows and `logout` names).</summary>
     public SessionRecord? Record => Volatile.Read(ref _record);
 
@@ -37,6 +40,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             Recoveries = session.Reconnects,
             Parameters = NegotiatedParameters.From(session.Current.Parameters),
             Io = IoStatistics.From(exposure.Counters),
+            Timeouts = new SessionTimeouts((int)Recovery.ReplacementTimeout.TotalSeconds, (int)Recovery.NopInterval.TotalSeconds,
+                (int)Recovery.NopTimeout.TotalSeconds, (int)options.Timeout.TotalSeconds),
         };
     }
 
@@ -44,7 +49,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     {
         // Say "no nbd driver" before logging in, not after: nothing to undo on the target.
         if (export.NbdDevice is not null) await Task.Run(Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver).ConfigureAwait(false); // may run modprobe: never on a socket thread
-        var session = await RecoveringSession.LoginAsync(portal, options, new RecoveryOptions(), stop).ConfigureAwait(false);
+        var session = await RecoveringSession.LoginAsync(portal, options, Recovery, stop).ConfigureAwait(false);
         var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.Failed += error => failed.TrySetResult(error);
         session.Log += message => output.WriteLine($"iscsi-up: {message}");
