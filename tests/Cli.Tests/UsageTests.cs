@@ -5,9 +5,9 @@ using IscsiUp.TestTarget.Target;
 namespace IscsiUp.Cli.Tests;
 
 /// <summary>Help, usage and the small messages an administrator meets first.</summary>
-public sealed partial class UsageTests
+public sealed class UsageTests
 {
-    private static readonly string[] Commands = ["discover", "login", "session", "logout", "mount", "umount", "node", "iname", "daemon"];
+    internal static readonly string[] Commands = ["discover", "login", "session", "logout", "mount", "umount", "node", "iname", "daemon"];
 
     [Fact]
     public async Task No_command_shows_the_usage_with_every_command()
@@ -48,11 +48,8 @@ public sealed partial class UsageTests
             string lines = SynopsisOf(synopsis, command);
             var help = await cli.RunAsync(command, "--help");
             Assert.Equal(0, help.ExitCode);
-            foreach (Match option in HelpOption().Matches(help.Stdout))
+            foreach (var (shortName, longName) in Repository.HelpOptions(help.Stdout))
             {
-                string? shortName = option.Groups["short"].Success ? option.Groups["short"].Value : null;
-                string longName = option.Groups["long"].Value;
-                if (longName == "--help") continue;
                 Assert.True(Regex.IsMatch(lines, $@"(?<![\w-]){Regex.Escape(longName)}(?![\w-])") ||
                             (shortName is not null && Regex.IsMatch(lines, $@"(?<![\w-]){Regex.Escape(shortName)}(?![\w-])")),
                     $"README's synopsis of {command} lacks {longName}:\n{lines}");
@@ -105,10 +102,7 @@ public sealed partial class UsageTests
 
     private static string ReadmeSynopsis()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Initiator.sln"))) dir = dir.Parent;
-        Assert.True(dir is not null, "cannot find the repository root above the test binaries");
-        string readme = File.ReadAllText(Path.Combine(dir.FullName, "README.md"));
+        string readme = File.ReadAllText(Path.Combine(Repository.Root(), "README.md"));
         var match = Regex.Match(readme, @"## Synopsis\s+```\n(?<body>.*?)```", RegexOptions.Singleline);
         Assert.True(match.Success, "README.md has no Synopsis code block");
         return match.Groups["body"].Value;
@@ -128,7 +122,4 @@ public sealed partial class UsageTests
         Assert.True(lines.Count > 0, $"README's synopsis has no line for {command}");
         return string.Join('\n', lines);
     }
-
-    [GeneratedRegex(@"(?m)^\s+(?:(?<short>-\w), )?(?<long>--[a-z][a-z-]*)")]
-    private static partial Regex HelpOption();
 }
