@@ -82,6 +82,7 @@ for unit in iscsi-up.service iscsi-upd.service iscsi-upd.socket; do
 done
 cp -p "$repo/packaging/rpm/iscsi-up.tmpfiles.conf" "$sources/iscsi-up.tmpfiles.conf"
 cp -p "$repo/README.md" "$sources/README.md"
+cp -p "$repo/packaging/completion/iscsi-up.bash" "$sources/iscsi-up.bash"
 license_define=()
 for name in LICENSE LICENSE.md LICENSE.txt COPYING; do
   if [ -f "$repo/$name" ]; then

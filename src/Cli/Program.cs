@@ -20,6 +20,12 @@ var root = new RootCommand("iscsi-up: discover, log in to and mount iSCSI storag
 };
 
 var parsed = root.Parse(args);
+if (args.Length == 0)
+{
+    // No command: the usage, as `iscsiadm` with no mode shows it, rather than a bare "command required".
+    root.Parse(["--help"]).Invoke();
+    return ExitCodes.InvalidArgument;
+}
 if (parsed.Errors.Count > 0)
 {
     foreach (var error in parsed.Errors) Console.Error.WriteLine($"iscsi-up: {error.Message}");

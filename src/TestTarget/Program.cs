@@ -121,7 +121,6 @@ public static class Program
             var server = new IscsiTarget(options);
             await using (server.ConfigureAwait(false))
             {
-                if (!args.Quiet) server.Log += message => Console.Error.WriteLine(message);
                 try
                 {
                     await server.StartAsync(ct).ConfigureAwait(false);
@@ -136,6 +135,8 @@ public static class Program
                     return 0;
                 }
 
+                // The target's log starts after its own "listening on" event: stdout's line below says it once.
+                if (!args.Quiet) server.Log += message => Console.Error.WriteLine(message);
                 Console.Out.WriteLine($"listening on {server.Portal} target {args.Target} LUN 0 {ByteSize.Format(array.Capacity)} RAID-5 {shape}" +
                     (args.Dir is null ? "" : $" in {args.Dir}"));
                 Console.Out.Flush();

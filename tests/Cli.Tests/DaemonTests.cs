@@ -38,7 +38,7 @@ public sealed class DaemonTests
         var session = await cli.RunAsync("session");
         Assert.Equal($"[2] {second.Portal},1 {BundledTarget.TargetName} lun 0 - 32 MiB LOGGED_IN\n", session.Stdout);
         Assert.Equal(daemon, cli.DaemonPid);
-        Assert.Contains($"{BundledTarget.TargetName} at {second.Portal}: Login to [target:", cli.DaemonLog);
+        Assert.Contains($" Login to [target: {BundledTarget.TargetName}, portal: {second.Portal},1] successful.\n", cli.DaemonLog);
     }
 
     [Fact]

@@ -12,21 +12,25 @@ namespace IscsiUp.Cli.Commands;
 /// </summary>
 public static class AutomaticLogin
 {
-    public static async Task<int> RunAsync(int attempts, CancellationToken ct)
+    public static async Task<int> RunAsync(int attempts, NodeDefaults defaults, CancellationToken ct)
     {
-        var nodes = NodeRecord.LoadAll().Where(n => n.Startup == NodeRecord.Automatic).ToArray();
+        var problems = new StringWriter();
+        var nodes = NodeRecord.LoadAll(problems).Where(n => n.Startup == NodeRecord.Automatic).ToArray();
+        Console.Error.Write(problems.ToString());
+        // A broken record is skipped (the others still log in) but the run is not a clean success either.
+        int skipped = problems.ToString().Length > 0 ? ExitCodes.InvalidArgument : ExitCodes.Success;
         if (nodes.Length == 0)
         {
             Console.WriteLine($"iscsi-up: no automatic nodes in {NodeRecord.NodesDir}");
-            return ExitCodes.Success;
+            return skipped;
         }
-        var codes = await Task.WhenAll(nodes.Select(node => LoginAsync(node, attempts, ct))).ConfigureAwait(false);
+        var codes = await Task.WhenAll(nodes.Select(node => LoginAsync(node, attempts, defaults, ct))).ConfigureAwait(false);
         int up = codes.Count(code => code == ExitCodes.Success);
         Console.WriteLine($"iscsi-up: {up} of {nodes.Length} automatic node(s) logged in");
-        return codes.FirstOrDefault(code => code != ExitCodes.Success);
+        return codes.Append(skipped).FirstOrDefault(code => code != ExitCodes.Success);
     }
 
-    private static async Task<int> LoginAsync(NodeRecord node, int attempts, CancellationToken ct)
+    private static async Task<int> LoginAsync(NodeRecord node, int attempts, NodeDefaults defaults, CancellationToken ct)
     {
         string name = $"node {node.Target} at {node.Portal}";
         if (SessionRecord.LoadAll().Any(s => s.Target == node.Target && s.Portal == node.Portal))
@@ -40,8 +44,12 @@ public static class AutomaticLogin
             int code;
             try
             {
-                var options = new LoginOptions { InitiatorName = node.Initiator, TargetName = node.Target, Chap = node.ReadChap() };
-                var request = LoginRequest.From(CommonOptions.ParsePortal(node.Portal), options, node.Lun, node.Export);
+                var options = new LoginOptions
+                {
+                    InitiatorName = node.Initiator, TargetName = node.Target, Chap = node.ReadChap() ?? defaults.ReadChap(discovery: false),
+                    HeaderDigest = defaults.HeaderDigest, DataDigest = defaults.DataDigest, Timeout = TimeSpan.FromSeconds(defaults.LoginTimeoutSeconds),
+                };
+                var request = LoginRequest.From(CommonOptions.ParsePortal(node.Portal), options, node.Lun, node.Export, defaults.Recovery);
                 code = await DaemonClient.SendAsync(new ControlRequest(ControlRequest.LoginOp, request), startDaemon: true, Console.Out, stderr, ct)
                     .ConfigureAwait(false);
             }

@@ -17,10 +17,10 @@ public sealed class ChapOptions
     public ChapOptions(bool discovery)
     {
         string scope = discovery ? "discovery" : "session";
-        _user = new Option<string?>("--chap-user") { Description = $"CHAP user name for the {scope}" };
-        _secretFile = new Option<string?>("--chap-secret-file") { Description = "File holding the CHAP secret (first line)" };
-        _targetUser = new Option<string?>("--chap-target-user") { Description = "Expected target user name for mutual CHAP" };
-        _targetSecretFile = new Option<string?>("--chap-target-secret-file") { Description = "File holding the target's secret: enables mutual CHAP" };
+        _user = new Option<string?>("--chap-user") { Description = $"CHAP user name for the {scope}", HelpName = "USER" };
+        _secretFile = new Option<string?>("--chap-secret-file") { Description = "File holding the CHAP secret (first line)", HelpName = "FILE" };
+        _targetUser = new Option<string?>("--chap-target-user") { Description = "Expected target user name for mutual CHAP", HelpName = "USER" };
+        _targetSecretFile = new Option<string?>("--chap-target-secret-file") { Description = "File holding the target's secret: enables mutual CHAP", HelpName = "FILE" };
     }
 
     public void AddTo(Command command)
@@ -42,6 +42,7 @@ public sealed class ChapOptions
             return null;
         }
         if (user is null || secretFile is null) throw new UserError("CHAP needs both --chap-user and --chap-secret-file");
+        if (user.Length == 0 || user.Any(char.IsControl)) throw new UserError("--chap-user needs a user name (no control characters)");
         return new ChapCredentials(user, ReadSecret(secretFile), result.GetValue(_targetUser), targetSecretFile is null ? null : ReadSecret(targetSecretFile));
     }
 

@@ -25,13 +25,19 @@ public static class DaemonCommand
         var idle = new Option<int>("--exit-when-idle")
         {
             Description = "Exit after this many seconds without sessions (0, the default: keep running)",
+            HelpName = "SECONDS",
             DefaultValueFactory = _ => 0,
         };
         var command = new Command("daemon", "Hold all sessions and answer the other commands (run by iscsi-upd.service)") { spawned, idle };
         command.SetAction(async (result, ct) =>
         {
             bool isSpawned = result.GetValue(spawned);
-            if (isSpawned) DaemonLog.Detach();
+            if (result.GetValue(idle) < 0) throw new UserError($"invalid --exit-when-idle {result.GetValue(idle)}: give seconds, or 0 to keep running");
+            if (isSpawned)
+            {
+                DaemonLog.Detach();
+                TimestampedLog.Install();
+            }
             using var activated = SocketActivation.TakeListener();
             using var daemonLock = DaemonLock.TryAcquire();
             if (daemonLock is null)

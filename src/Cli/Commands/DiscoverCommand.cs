@@ -14,26 +14,35 @@ public static class DiscoverCommand
         var initiator = CommonOptions.InitiatorName();
         var timeout = CommonOptions.LoginTimeout();
         var chap = new ChapOptions(discovery: true);
+        var json = new Option<bool>("--json") { Description = "Print the target portals as a JSON array (see README, JSON output)" };
         var command = new Command("discover", "List the targets a portal offers (SendTargets discovery)")
         {
-            portal, initiator, timeout,
+            portal, initiator, timeout, json,
         };
         chap.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var where = CommonOptions.ParsePortal(result.GetValue(portal)!);
+            int seconds = ArgumentCheck.LoginTimeout(result.GetValue(timeout));
+            var defaults = NodeDefaults.Load();
             var options = new LoginOptions
             {
                 InitiatorName = Config.InitiatorName.Resolve(result.GetValue(initiator)),
-                Chap = chap.Read(result),
-                Timeout = TimeSpan.FromSeconds(result.GetValue(timeout)),
+                Chap = chap.Read(result) ?? defaults.ReadChap(discovery: true),
+                Timeout = TimeSpan.FromSeconds(result.GetResult(timeout) is { Implicit: false } ? seconds : defaults.LoginTimeoutSeconds),
             };
             var targets = await SendTargets.DiscoverAsync(where, options, ct).ConfigureAwait(false);
+            if (result.GetValue(json))
+            {
+                DiscoveredPortal[] list = [.. targets.SelectMany(t => t.Portals.Select(p => new DiscoveredPortal(t.Name, p.Portal.ToString(), p.GroupTag)))];
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(list, OutputJson.Default.DiscoveredPortalArray));
+            }
             if (targets.Count == 0)
             {
                 Console.Error.WriteLine($"iscsi-up: no targets found at {where} for initiator {options.InitiatorName}");
                 return ExitCodes.NoObjectsFound;
             }
+            if (result.GetValue(json)) return ExitCodes.Success;
             foreach (var target in targets)
                 foreach (var targetPortal in target.Portals)
                     Console.WriteLine($"{targetPortal} {target.Name}");
@@ -42,3 +51,6 @@ public static class DiscoverCommand
         return command;
     }
 }
+
+/// <summary>One line of discover's output as JSON: the target and one portal it is reachable at.</summary>
+public sealed record DiscoveredPortal(string Target, string Portal, int GroupTag);

@@ -8,7 +8,7 @@ public static class InameCommand
 {
     public static Command Create()
     {
-        var set = new Option<string?>("--set") { Description = "Store this initiator IQN in /etc/iscsi-up/initiatorname.iscsi" };
+        var set = new Option<string?>("--set") { Description = "Store this initiator IQN in /etc/iscsi-up/initiatorname.iscsi", HelpName = "IQN" };
         var generate = new Option<bool>("--generate") { Description = "Print a new random initiator IQN (stores nothing)" };
         var command = new Command("iname", "Show the initiator name this machine presents; --set or --generate one") { set, generate };
         command.SetAction(result =>

@@ -19,13 +19,13 @@ public static class MountCommand
         var target = CommonOptions.Target(required: true);
         var portal = CommonOptions.Portal(required: true);
         var initiator = CommonOptions.InitiatorName();
-        var dir = new Option<string>("--mount-point", "-m") { Description = "Directory to mount on (created when missing)", Required = true };
+        var dir = new Option<string>("--mount-point", "-m") { Description = "Directory to mount on (created when missing)", Required = true, HelpName = "DIR" };
         var type = new Option<string>("--type", "-t") { Description = "Filesystem to create on a blank disk: xfs or ext4", DefaultValueFactory = _ => "xfs" };
         type.AcceptOnlyFromAmong("xfs", "ext4");
-        var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN)" };
+        var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN)", HelpName = "N" };
         var force = new Option<bool>("--force-format") { Description = "Format even if the disk already holds a filesystem (destroys it)" };
         var replace = new Option<bool>("--replace") { Description = "Replace an fstab line that already uses this directory or UUID" };
-        var fstab = new Option<string>("--fstab") { Description = "The fstab to edit", DefaultValueFactory = _ => FstabEditor.DefaultPath };
+        var fstab = new Option<string>("--fstab") { Description = "The fstab to edit", DefaultValueFactory = _ => FstabEditor.DefaultPath, HelpName = "PATH" };
         var chap = new ChapOptions(discovery: false);
         var command = new Command("mount", "Log in if needed, format a blank disk, mount it by UUID and add one _netdev fstab line")
         {
@@ -41,13 +41,15 @@ public static class MountCommand
             if (!Path.IsPathRooted(mountPoint)) throw new UserError($"mount point must be an absolute path, not \"{mountPoint}\"");
 
             // CHAP given now, or remembered by the node from an earlier mount.
+            int? wantedLun = ArgumentCheck.Lun(result.GetValue(lun));
             var credentials = chap.Read(result);
-            var known = NodeRecord.Load(Path.Combine(NodeRecord.NodesDir, NodeRecord.FileName(name, where.ToString())));
+            var known = NodeRecord.Find(name, where.ToString());
             var session = FindSession(name, where.ToString());
             if (session is null)
             {
+                await EnsureNbdDriverAsync(ct).ConfigureAwait(false);
                 var args = new List<string> { "login", "-T", name, "-p", where.ToString(), "-I", initiatorName, "--nbd-device", "auto" };
-                if (result.GetValue(lun) is { } n) { args.Add("--lun"); args.Add(n.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
+                if (wantedLun is { } n) { args.Add("--lun"); args.Add(n.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
                 args.AddRange(chap.Arguments(result) ?? NodeChapArguments(known));
                 int code = await RunSelfAsync(args, ct).ConfigureAwait(false);
                 if (code != 0) return code;
@@ -94,6 +96,20 @@ public static class MountCommand
         Console.WriteLine(process.ExitCode == 0
             ? $"Enabled {unit}: the node logs in at boot before _netdev filesystems mount."
             : $"Warning: could not enable {unit}: {error.Trim()}");
+    }
+
+    /// <summary>
+    /// A filesystem needs a kernel block device: without the nbd driver say so before logging in, in mount's own
+    /// words (login's hint about NBD sockets does not apply here).
+    /// </summary>
+    private static async Task EnsureNbdDriverAsync(CancellationToken ct)
+    {
+        try { await Task.Run(Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver, ct).ConfigureAwait(false); }
+        catch (Initiator.Nbd.Kernel.NbdUnavailableException)
+        {
+            throw new UserError("mount attaches the LUN as /dev/nbdX, and this kernel has no nbd driver (modprobe nbd did not load it); " +
+                                "install the kernel's nbd module and run mount again", ExitCodes.Error);
+        }
     }
 
     /// <summary>The login options for the CHAP credentials a node record remembers (its own 0600 secret files).</summary>

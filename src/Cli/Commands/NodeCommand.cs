@@ -18,38 +18,49 @@ public static class NodeCommand
         var initiator = CommonOptions.InitiatorName();
         var startup = new Option<string?>("--startup") { Description = "automatic (log in at boot) or manual" };
         startup.AcceptOnlyFromAmong(NodeRecord.Automatic, NodeRecord.Manual);
-        var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN)" };
-        var nbdDevice = new Option<string?>("--nbd-device") { Description = "After login: auto (a free /dev/nbdX, the default), /dev/nbdN, or none (hold the session only)" };
-        var nbdUnix = new Option<string?>("--nbd-unix") { Description = "After login: serve the LUN on this NBD unix socket instead of a kernel device" };
+        var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN)", HelpName = "N" };
+        var nbdDevice = new Option<string?>("--nbd-device")
+        {
+            Description = "After login: auto (a free /dev/nbdX, the default), /dev/nbdN, or none (hold the session only)",
+            HelpName = "auto|/dev/nbdN|none",
+        };
+        var nbdUnix = new Option<string?>("--nbd-unix") { Description = "After login: serve the LUN on this NBD unix socket instead of a kernel device", HelpName = "PATH" };
         var noChap = new Option<bool>("--no-chap") { Description = "Remove the node's CHAP credentials (and its secret files)" };
         var delete = new Option<bool>("--delete") { Description = "Forget the node (its secret files too)" };
         var chap = new ChapOptions(discovery: false);
+        var json = new Option<bool>("--json") { Description = "Print the nodes as a JSON array (see README, JSON output)" };
         var command = new Command("node", "List remembered nodes, or create, change (startup, LUN, CHAP) or delete one")
         {
-            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete,
+            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete, json,
         };
         chap.AddTo(command);
         command.SetAction(result =>
         {
-            string? name = result.GetValue(target);
+            string? name = result.GetValue(target) is { } iqn ? InitiatorName.Validate(iqn, "target name") : null;
             string? where = result.GetValue(portal) is { } text ? CommonOptions.ParsePortal(text).ToString() : null;
-            var matches = NodeRecord.LoadAll().Where(n => (name is null || n.Target == name) && (where is null || n.Portal == where)).ToArray();
+            string? initiatorName = result.GetValue(initiator) is { } own ? InitiatorName.Validate(own, "initiator name") : null;
+            int? newLun = ArgumentCheck.Lun(result.GetValue(lun));
+            string? device = ArgumentCheck.NbdDevice(result.GetValue(nbdDevice));
+            string? unixPath = ArgumentCheck.NbdUnix(result.GetValue(nbdUnix));
             var credentials = chap.Read(result);
-            bool changes = result.GetValue(startup) is not null || result.GetValue(lun) is not null || credentials is not null
-                           || result.GetValue(noChap) || result.GetValue(delete) || result.GetValue(initiator) is not null
-                           || result.GetValue(nbdDevice) is not null || result.GetValue(nbdUnix) is not null;
+            var matches = NodeRecord.LoadAll(Console.Error).Where(n => (name is null || n.Target == name) && (where is null || n.Portal == where)).ToArray();
+            bool changes = result.GetValue(startup) is not null || newLun is not null || credentials is not null
+                           || result.GetValue(noChap) || result.GetValue(delete) || initiatorName is not null
+                           || device is not null || unixPath is not null;
             if (changes)
             {
                 if (name is null) throw new UserError("changing a node needs -T IQN (and -p PORTAL when the target has several)");
                 if (credentials is not null && result.GetValue(noChap)) throw new UserError("choose --chap-user/--chap-secret-file or --no-chap");
-                if (result.GetValue(nbdDevice) is not null && result.GetValue(nbdUnix) is not null) throw new UserError("choose --nbd-device or --nbd-unix");
+                if (device is not null && unixPath is not null) throw new UserError("choose --nbd-device or --nbd-unix");
+                if (matches.Length == 0 && result.GetValue(delete) && where is not null && DeleteBroken(name, where)) return ExitCodes.Success;
                 if (matches.Length == 0)
                 {
                     if (result.GetValue(delete)) throw new UserError($"no node record for {name}{(where is null ? "" : $" at {where}")}", ExitCodes.NoObjectsFound);
                     if (where is null) throw new UserError($"no node record for {name}: give -p PORTAL to create one", ExitCodes.NoObjectsFound);
-                    matches = [new NodeRecord(InitiatorName.Validate(name, "target name"), where, InitiatorName.Resolve(result.GetValue(initiator)),
+                    matches = [new NodeRecord(name, where, initiatorName ?? InitiatorName.Resolve(null),
                         null, NodeRecord.Manual, null, null)];
-                    Console.WriteLine($"New node record for {name} at {where}");
+                    // With --json, stdout carries only the JSON.
+                    (result.GetValue(json) ? Console.Error : Console.Out).WriteLine($"New node record for {name} at {where}");
                 }
                 if (result.GetValue(delete))
                 {
@@ -65,25 +76,41 @@ public static class NodeCommand
                     var changed = node with
                     {
                         Startup = result.GetValue(startup) ?? node.Startup,
-                        Lun = result.GetValue(lun) ?? node.Lun,
-                        Initiator = result.GetValue(initiator) is { } iqn ? InitiatorName.Validate(iqn, "initiator name") : node.Initiator,
-                        NbdDevice = result.GetValue(nbdUnix) is not null ? null : result.GetValue(nbdDevice) ?? node.NbdDevice,
-                        NbdUnix = result.GetValue(nbdDevice) is not null ? null : result.GetValue(nbdUnix) is { } path ? Path.GetFullPath(path) : node.NbdUnix,
+                        Lun = newLun ?? node.Lun,
+                        Initiator = initiatorName ?? node.Initiator,
+                        NbdDevice = unixPath is not null ? null : device ?? node.NbdDevice,
+                        NbdUnix = device is not null ? null : unixPath ?? node.NbdUnix,
                     };
                     if (credentials is not null || result.GetValue(noChap)) changed = changed.WithChap(credentials);
                     changed.Save();
                     return changed;
                 }).ToArray();
             }
+            if (result.GetValue(json))
+            {
+                NodeView[] views = [.. matches.Select(NodeView.From)];
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(views, OutputJson.Default.NodeViewArray));
+            }
             if (matches.Length == 0)
             {
                 Console.Error.WriteLine(name is null ? "iscsi-up: no node records" : $"iscsi-up: no node record for {name}{(where is null ? "" : $" at {where}")}");
                 return ExitCodes.NoObjectsFound;
             }
-            foreach (var node in matches) Console.WriteLine(Describe(node));
+            if (!result.GetValue(json))
+                foreach (var node in matches) Console.WriteLine(Describe(node));
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>`--delete` of a record too broken to load (the skipping message names it): removes the file itself.</summary>
+    private static bool DeleteBroken(string target, string portal)
+    {
+        string path = Path.Combine(NodeRecord.NodesDir, NodeRecord.FileName(target, portal));
+        if (!File.Exists(path)) return false;
+        File.Delete(path);
+        Console.WriteLine($"Deleted node record for {target} at {portal}");
+        return true;
     }
 
     private static string Describe(NodeRecord node) =>
@@ -91,4 +118,12 @@ public static class NodeCommand
         (node.ChapUser is null ? "" : $" chap={node.ChapUser}{(node.ChapTargetUser is null && node.ChapTargetSecretFile is null ? "" : " (mutual)")}") +
         (node.NbdUnix is not null ? $" nbd-unix={node.NbdUnix}" : node.NbdDevice is null ? "" : $" nbd-device={node.NbdDevice}") +
         (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}");
+}
+
+/// <summary>A node record as `node --json` shows it: what it logs in with, never a secret.</summary>
+public sealed record NodeView(string Target, string Portal, string Initiator, int? Lun, string Startup, string? ChapUser, bool MutualChap,
+    string? NbdDevice, string? NbdUnix, string? MountPoint, string? FsType)
+{
+    public static NodeView From(NodeRecord n) => new(n.Target, n.Portal, n.Initiator, n.Lun, n.Startup, n.ChapUser,
+        n.ChapTargetSecretFile is not null, n.NbdDevice, n.NbdUnix, n.MountPoint, n.FsType);
 }

@@ -68,28 +68,49 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
         try { File.Delete(FilePath); } catch (IOException) { }
     }
 
-    public static NodeRecord? Load(string path)
+    /// <summary>
+    /// Reads one record; a record that is not a small regular file, lacks a key or holds a value the command line
+    /// would refuse ends in a <see cref="UserError"/> naming the file and the value.
+    /// </summary>
+    public static NodeRecord Load(string path)
     {
         try
         {
-            var values = File.ReadAllLines(path).Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0].Trim(), p => p[1].Trim());
+            var values = new Dictionary<string, string>();
+            foreach (var line in SmallFile.ReadText(path, "node record").Split('\n'))
+                if (line.Split('=', 2) is [var key, var value]) values[key.Trim()] = value.Trim();
             string? Optional(string key) => values.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
-            return new NodeRecord(values["node.target"], values["node.portal"], values["node.initiator"],
-                Optional("node.lun") is { } lun ? int.Parse(lun, CultureInfo.InvariantCulture) : null,
-                Optional("node.startup") ?? Manual, Optional("node.mountpoint"), Optional("node.fstype"))
+            string Required(string key) => Optional(key) ?? throw new UserError($"no {key}");
+            string target = InitiatorName.Validate(Required("node.target"), "node.target");
+            string portal = Commands.CommonOptions.ParsePortal(Required("node.portal")).ToString();
+            string startup = Optional("node.startup") ?? Manual;
+            if (startup is not (Automatic or Manual)) throw new UserError($"invalid node.startup \"{startup}\": automatic or manual");
+            return new NodeRecord(target, portal, InitiatorName.Validate(Required("node.initiator"), "node.initiator"),
+                Commands.ArgumentCheck.Lun(Optional("node.lun"), "node.lun"), startup, Optional("node.mountpoint"), Optional("node.fstype"))
             {
-                NbdDevice = Optional("node.nbd_device"),
-                NbdUnix = Optional("node.nbd_unix"),
+                NbdDevice = Commands.ArgumentCheck.NbdDevice(Optional("node.nbd_device"), "node.nbd_device"),
+                NbdUnix = Commands.ArgumentCheck.NbdUnix(Optional("node.nbd_unix"), "node.nbd_unix"),
                 ChapUser = Optional("node.session.auth.username"),
                 ChapSecretFile = Optional("node.session.auth.password_file"),
                 ChapTargetUser = Optional("node.session.auth.username_in"),
                 ChapTargetSecretFile = Optional("node.session.auth.password_in_file"),
             };
         }
-        catch (Exception e) when (e is IOException or KeyNotFoundException or FormatException)
+        catch (UserError e) when (!e.Message.Contains(path, StringComparison.Ordinal))
         {
-            return null;
+            throw new UserError($"node record {path}: {e.Message}");
         }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            throw new UserError($"node record {path}: {e.Message}"); // a value parsed without ArgumentCheck: still one line, still skipped
+        }
+    }
+
+    /// <summary>The record for this target and portal, or null when there is none (a broken one is an error).</summary>
+    public static NodeRecord? Find(string target, string portal)
+    {
+        string path = Path.Combine(NodesDir, FileName(target, portal));
+        return File.Exists(path) || Directory.Exists(path) ? Load(path) : null;
     }
 
     /// <summary>
@@ -119,8 +140,19 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
             ChapTargetUser, ChapTargetSecretFile is null ? null : Config.ChapSecretFile.Read(ChapTargetSecretFile));
     }
 
-    public static IReadOnlyList<NodeRecord> LoadAll() =>
-        Directory.Exists(Paths.CheckTrusted(Paths.ConfigDir, NodesDir))
-            ? Directory.EnumerateFiles(NodesDir, "*.node").Select(Load).OfType<NodeRecord>().OrderBy(n => n.Target).ToArray()
-            : [];
+    /// <summary>
+    /// Every readable record. A broken one is reported on <paramref name="problems"/> in one line and skipped: one
+    /// corrupt file must not stop the other nodes from logging in at boot.
+    /// </summary>
+    public static IReadOnlyList<NodeRecord> LoadAll(TextWriter? problems)
+    {
+        if (!Directory.Exists(Paths.CheckTrusted(Paths.ConfigDir, NodesDir))) return [];
+        var nodes = new List<NodeRecord>();
+        foreach (var path in Directory.EnumerateFiles(NodesDir, "*.node").Order(StringComparer.Ordinal))
+        {
+            try { nodes.Add(Load(path)); }
+            catch (UserError e) { problems?.WriteLine($"iscsi-up: {e.Message}; skipped"); }
+        }
+        return nodes.OrderBy(n => n.Target, StringComparer.Ordinal).ToArray();
+    }
 }

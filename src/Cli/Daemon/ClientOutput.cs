@@ -6,7 +6,7 @@ namespace IscsiUp.Cli.Daemon;
 /// What a session prints while a client waits for its login: each line goes to the client (as "out ...") and to
 /// the daemon's log (the journal). Once the login is done the client is detached and only the log remains.
 /// </summary>
-public sealed class ClientOutput(ControlConnection client, TextWriter log, string logPrefix) : TextWriter
+public sealed class ClientOutput(ControlConnection client, TextWriter log, string target, string portal) : TextWriter
 {
     private readonly StringBuilder _line = new();
     private ControlConnection? _client = client;
@@ -30,7 +30,10 @@ public sealed class ClientOutput(ControlConnection client, TextWriter log, strin
             string text = _line.ToString();
             _line.Clear();
             _client?.Out(text);
-            log.WriteLine(logPrefix + (text.StartsWith("iscsi-up: ", StringComparison.Ordinal) ? text["iscsi-up: ".Length..] : text));
+            // The log names the session once per line: lines that name the target already (iscsiadm's
+            // "Login to [target: ..., portal: ...]", reconnect reports) go as they are, the others get a prefix.
+            string message = text.StartsWith("iscsi-up: ", StringComparison.Ordinal) ? text["iscsi-up: ".Length..] : text;
+            log.WriteLine(message.Contains(target, StringComparison.Ordinal) ? $"iscsi-up: {message}" : $"iscsi-up: {target} at {portal}: {message}");
         }
     }
 

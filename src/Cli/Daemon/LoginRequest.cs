@@ -19,15 +19,24 @@ public sealed record LoginRequest
     public string? NbdDevice { get; init; }
     public string? NbdListen { get; init; }
     public string? NbdUnix { get; init; }
+    /// <summary>Header digest; <see cref="DataDigest"/> when it differs (iscsi-up.conf sets them apart).</summary>
     public DigestMode Digest { get; init; }
+    public DigestMode? DataDigest { get; init; }
     public int TimeoutSeconds { get; init; } = 15;
+    /// <summary>Recovery timeouts (iscsi-up.conf); absent in a request from an older client: the built-in defaults.</summary>
+    public int? ReplacementTimeoutSeconds { get; init; }
+    public int? NopIntervalSeconds { get; init; }
+    public int? NopTimeoutSeconds { get; init; }
     public string? ChapUser { get; init; }
     public byte[]? ChapSecret { get; init; }
     public string? ChapTargetUser { get; init; }
     public byte[]? ChapTargetSecret { get; init; }
 
-    public static LoginRequest From(Portal portal, LoginOptions options, int? lun, ExportRequest export) => new()
+    public static LoginRequest From(Portal portal, LoginOptions options, int? lun, ExportRequest export, RecoveryOptions? recovery = null) => new()
     {
+        ReplacementTimeoutSeconds = recovery is null ? null : (int)recovery.ReplacementTimeout.TotalSeconds,
+        NopIntervalSeconds = recovery is null ? null : (int)recovery.NopInterval.TotalSeconds,
+        NopTimeoutSeconds = recovery is null ? null : (int)recovery.NopTimeout.TotalSeconds,
         Target = options.TargetName!,
         Portal = portal.ToString(),
         Initiator = options.InitiatorName,
@@ -36,12 +45,28 @@ public sealed record LoginRequest
         NbdListen = export.NbdListen,
         NbdUnix = export.NbdUnix is { } path ? System.IO.Path.GetFullPath(path) : null,
         Digest = options.HeaderDigest,
+        DataDigest = options.DataDigest == options.HeaderDigest ? null : options.DataDigest,
         TimeoutSeconds = (int)options.Timeout.TotalSeconds,
         ChapUser = options.Chap?.User,
         ChapSecret = options.Chap?.Secret,
         ChapTargetUser = options.Chap?.TargetUser,
         ChapTargetSecret = options.Chap?.TargetSecret,
     };
+
+    [JsonIgnore]
+    public RecoveryOptions Recovery
+    {
+        get
+        {
+            var recovery = new RecoveryOptions();
+            return recovery with
+            {
+                ReplacementTimeout = ReplacementTimeoutSeconds is { } replacement ? TimeSpan.FromSeconds(replacement) : recovery.ReplacementTimeout,
+                NopInterval = NopIntervalSeconds is { } interval ? TimeSpan.FromSeconds(interval) : recovery.NopInterval,
+                NopTimeout = NopTimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : recovery.NopTimeout,
+            };
+        }
+    }
 
     [JsonIgnore]
     public ExportRequest Export => new(NbdListen, NbdUnix, NbdDevice);
@@ -51,7 +76,7 @@ public sealed record LoginRequest
         InitiatorName = Initiator,
         TargetName = Target,
         HeaderDigest = Digest,
-        DataDigest = Digest,
+        DataDigest = DataDigest ?? Digest,
         Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
         Chap = ChapUser is null || ChapSecret is null ? null : new ChapCredentials(ChapUser, ChapSecret, ChapTargetUser, ChapTargetSecret),
     };

@@ -36,6 +36,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         { Op: ControlRequest.LoginOp, Login: { } login } => LoginAsync(login, client, daemonStop),
         { Op: ControlRequest.LogoutOp, Session: { } id } => LogoutAsync(id, client),
         { Op: ControlRequest.PingOp } => Task.FromResult(ExitCodes.Success),
+        { Op: ControlRequest.ShowOp, Session: { } id } => Task.FromResult(Show(id, client)),
         _ => Fail(client, $"iscsi-up: the daemon does not know the request \"{request.Op}\"", ExitCodes.InvalidArgument),
     };
 
@@ -62,9 +63,9 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             return ExitCodes.SessionExists;
         }
         log.WriteLine($"iscsi-up: {request}");
-        var output = new ClientOutput(client, log, $"iscsi-up: {request.Target} at {portal}: ");
+        var output = new ClientOutput(client, log, request.Target, portal.ToString());
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var host = new SessionHost(portal, request.ToOptions(), request.Lun, request.Export, output) { ControlSocket = controlPath };
+        var host = new SessionHost(portal, request.ToOptions(), request.Lun, request.Export, output) { ControlSocket = controlPath, Recovery = request.Recovery };
         held.Host = host;
         held.Run = Task.Run(() => host.RunAsync(() => ready.TrySetResult(), held.Stop.Token));
         _ = held.Run.ContinueWith(_ => Forget(held), TaskScheduler.Default);
@@ -109,6 +110,19 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             var (message, code) = ErrorReporter.Classify(e);
             return await Fail(client, "iscsi-up: " + message, code).ConfigureAwait(false);
         }
+    }
+
+    private int Show(int id, ControlConnection client)
+    {
+        SessionDetails? details;
+        lock (_gate) details = _sessions.FirstOrDefault(s => s.Host?.Record?.Id == id)?.Host?.Details();
+        if (details is null)
+        {
+            client.Err($"iscsi-up: session [{id}] is not held by this daemon");
+            return ExitCodes.SessionNotFound;
+        }
+        client.Out(System.Text.Json.JsonSerializer.Serialize(details, ControlJson.Default.SessionDetails));
+        return ExitCodes.Success;
     }
 
     /// <summary>

@@ -13,17 +13,26 @@ namespace IscsiUp.Cli.Sessions;
 public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsyncDisposable
 {
     private NbdServer? _server;
+
+    /// <summary>What the exposed LUN has served so far.</summary>
+    public IoCounters Counters { get; } = new();
     private KernelNbdDevice? _device;
 
     /// <summary>Starts serving and returns what to show as the session's device ("" when nothing is exposed).</summary>
     public async Task<string> StartAsync(ScsiDisk disk, string exportName, CancellationToken ct)
     {
         if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return "";
-        var export = new NbdExport(exportName, new ScsiBlockBackend(disk), $"LUN {disk.Lun} of {disk.Session.TargetName}");
-        _server = new NbdServer(export) { Log = message => output.WriteLine($"iscsi-up: {message}") };
+        var export = new NbdExport(exportName, new CountingBackend(new ScsiBlockBackend(disk), Counters), $"LUN {disk.Lun} of {disk.Session.TargetName}");
+        _server = new NbdServer(export) { Log = Report };
         if (request.NbdListen is { } listen)
         {
-            var endpoint = _server.ListenTcp(ParseEndpoint(listen));
+            var wanted = Commands.ArgumentCheck.NbdListen(listen);
+            IPEndPoint endpoint;
+            try { endpoint = _server.ListenTcp(wanted); }
+            catch (SocketException e)
+            {
+                throw new UserError($"cannot listen on {listen}: {(e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : e.Message)}");
+            }
             await _server.StartAsync(ct).ConfigureAwait(false);
             return endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"nbd://[{endpoint.Address}]:{endpoint.Port}/{exportName}" : $"nbd://{endpoint}/{exportName}";
         }
@@ -45,16 +54,14 @@ public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsy
         return _device.DevicePath;
     }
 
-    private static IPEndPoint ParseEndpoint(string text)
+    /// <summary>
+    /// The server's events go to the session's output, except "listening on": the Device line says where, and
+    /// the listening message comes from the accept loop at a moment of its own (before or after the client has
+    /// been answered), so it would show up or not at random.
+    /// </summary>
+    private void Report(string message)
     {
-        if (!Initiator.Session.Portal.TryParse(text, out var portal, out var error) || text.IndexOf(':') < 0)
-            throw new UserError(error ?? $"invalid --nbd-listen \"{text}\": expected HOST:PORT, for example 127.0.0.1:10809");
-        IPAddress address = portal!.Host == "localhost" ? IPAddress.Loopback
-            : IPAddress.TryParse(portal.Host, out var parsed) ? parsed
-            : throw new UserError($"invalid --nbd-listen host \"{portal.Host}\": give an IP address");
-        if (!IPAddress.IsLoopback(address))
-            throw new UserError($"refusing to serve NBD on {address}: NBD has no authentication, so only loopback addresses and unix sockets are allowed");
-        return new IPEndPoint(address, portal.Port);
+        if (!message.StartsWith("nbd: listening on ", StringComparison.Ordinal)) output.WriteLine($"iscsi-up: {message}");
     }
 
     public async Task StopAsync()

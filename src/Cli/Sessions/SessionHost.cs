@@ -16,7 +16,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     /// <summary>Set when a daemon holds this session: `logout` asks the daemon through this socket instead of signalling.</summary>
     public string? ControlSocket { get; init; }
 
-    /// <summary>Command timeouts, error handling and reconnects (per node, or from the login options).</summary>
+    /// <summary>Command timeouts, error handling and reconnects: per node, else iscsi-up.conf, else the defaults.</summary>
     public RecoveryOptions Recovery { get; init; } = new();
 
     /// <summary>This session's record once it is usable (its id is what `session` shows and `logout` names).</summary>
@@ -27,6 +27,23 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
 
     private static readonly Lock RecordGate = new();
     private SessionRecord? _record;
+    private (RecoveringSession Session, LunExposure Exposure)? _live;
+    private volatile bool _recovering;
+
+    /// <summary>What `session -P` and `session --json` show of this session while it is usable; null otherwise.</summary>
+    public SessionDetails? Details()
+    {
+        if (Record is not { } record || _live is not var (session, exposure)) return null;
+        return SessionDetails.From(record) with
+        {
+            ConnectionState = _recovering ? "REOPEN" : "LOGGED IN",
+            Recoveries = session.Reconnects,
+            Parameters = NegotiatedParameters.From(session.Current.Parameters),
+            Io = IoStatistics.From(exposure.Counters),
+            Timeouts = new SessionTimeouts((int)Recovery.ReplacementTimeout.TotalSeconds, (int)Recovery.NopInterval.TotalSeconds,
+                (int)Recovery.NopTimeout.TotalSeconds, (int)options.Timeout.TotalSeconds),
+        };
+    }
 
     public async Task<int> RunAsync(Action? ready, CancellationToken stop)
     {
@@ -40,7 +57,6 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         try
         {
             var parameters = session.Current.Parameters;
-            output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{parameters.TargetPortalGroupTag ?? 1}] successful.");
             var disk = await OpenLunAsync(session, lun, stop).ConfigureAwait(false);
             session.ValidateReconnect = (candidate, token) => CheckSameLunAsync(candidate, disk, token);
             output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
@@ -49,6 +65,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             if (device.Length > 0) output.WriteLine($"Device: {device}");
             if (export.NbdDevice is not null && !IoFlusher.IsSet)
                 output.WriteLine("iscsi-up: warning: PR_SET_IO_FLUSHER is not set (kernel before 5.6 or no CAP_SYS_RESOURCE): heavy writeback under memory pressure could stall");
+            // Said only now that the LUN is usable: a missing LUN or a failed attach is not a successful login.
+            output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{parameters.TargetPortalGroupTag ?? 1}] successful.");
             lock (RecordGate) // one daemon logs in several sessions at once: each must get its own id
             {
                 _record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
@@ -56,7 +74,12 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                     SessionRecord.LoggedIn, ControlSocket);
                 _record.Save();
             }
-            session.RecoveringChanged += recovering => UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
+            session.RecoveringChanged += recovering =>
+            {
+                _recovering = recovering;
+                UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
+            };
+            _live = (session, exposure);
             output.Flush();
             ready?.Invoke();
 
@@ -102,6 +125,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         }
         finally
         {
+            _live = null;
             lock (RecordGate) _record?.Delete();
             await session.DisposeAsync().ConfigureAwait(false);
         }

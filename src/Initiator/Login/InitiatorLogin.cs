@@ -410,6 +410,10 @@ public sealed class InitiatorLogin
             FailedOnChapAlgorithmList = true;
         if (status == LoginStatus.AuthenticationFailure && _options.Chap is null)
             throw new LoginException($"authentication failure: target {TargetText} requires CHAP, and no credentials are configured for initiator {_options.InitiatorName}", status);
+        // Targets answer a wrong user name and a wrong secret with the same status: name the user, so the one
+        // that was sent can be compared with the target's configuration.
+        if (status == LoginStatus.AuthenticationFailure)
+            throw new LoginException($"authentication failure: target {TargetText} did not accept CHAP user \"{_options.Chap!.User}\" with the secret given (check the CHAP user name and secret)", status);
         throw new LoginException(LoginStatus.Describe(status, _options.TargetName, _options.InitiatorName), status);
     }
 

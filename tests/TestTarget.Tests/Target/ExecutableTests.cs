@@ -70,6 +70,8 @@ public sealed class ExecutableTests
             await target.WaitForExitAsync(cts.Token);
             Assert.Equal(0, target.ExitCode);
             Assert.Contains("logged in", await stderr);
+            // "listening on" is said once, on stdout; the log on stderr starts after it.
+            Assert.DoesNotContain((await stderr).Split('\n'), l => l.StartsWith("listening on", StringComparison.Ordinal));
         }
         finally
         {

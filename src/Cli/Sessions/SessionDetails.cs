@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text;
+
+namespace IscsiUp.Cli.Sessions;
+
+/// <summary>The values the target and we settled on at login (RFC 7143 section 13), as `session -P 2` shows them.</summary>
+public sealed record NegotiatedParameters(
+    string HeaderDigest, string DataDigest, int MaxRecvDataSegmentLength, int MaxXmitDataSegmentLength,
+    int FirstBurstLength, int MaxBurstLength, bool ImmediateData, bool InitialR2T, int MaxOutstandingR2T,
+    int MaxConnections, int DefaultTime2Wait, int DefaultTime2Retain, int ErrorRecoveryLevel, string? TargetAlias)
+{
+    public static NegotiatedParameters From(Initiator.Login.SessionParameters p) => new(
+        p.HeaderDigest ? "CRC32C" : "None", p.DataDigest ? "CRC32C" : "None",
+        p.InitiatorMaxRecvDataSegmentLength, p.TargetMaxRecvDataSegmentLength,
+        p.FirstBurstLength, p.MaxBurstLength, p.ImmediateData, p.InitialR2T, p.MaxOutstandingR2T,
+        p.MaxConnections, p.DefaultTime2Wait, p.DefaultTime2Retain, p.ErrorRecoveryLevel, p.TargetAlias);
+}
+
+/// <summary>The session's timeouts in seconds, as `session -P 2` shows them (iscsiadm's "Timeouts").</summary>
+public sealed record SessionTimeouts(int Recovery, int NopOutInterval, int NopOutTimeout, int Login);
+
+/// <summary>I/O through the exposed LUN since login.</summary>
+public sealed record IoStatistics(long Reads, long ReadBytes, long Writes, long WriteBytes, long Flushes, long Errors)
+{
+    public static IoStatistics From(IoCounters c) => new(c.ReadCount, c.ReadByteCount, c.WriteCount, c.WriteByteCount, c.FlushCount, c.ErrorCount);
+}
+
+/// <summary>
+/// One session as `session -P N` and `session --json` show it. The record's fields are always there; the
+/// live ones (connection state, recoveries, parameters, I/O) only for sessions the daemon holds, which it
+/// answers for over the control socket.
+/// </summary>
+public sealed record SessionDetails
+{
+    public required int Id { get; init; }
+    public required string Target { get; init; }
+    public required string Portal { get; init; }
+    public required int GroupTag { get; init; }
+    public required string Initiator { get; init; }
+    public required string State { get; init; }
+    public required int Lun { get; init; }
+    public required string Device { get; init; }
+    public required long CapacityBytes { get; init; }
+    public required int Pid { get; init; }
+    /// <summary>LOGGED IN, or REOPEN while a lost connection is being replaced (iscsiadm's words); null when unknown.</summary>
+    public string? ConnectionState { get; init; }
+    public int? Recoveries { get; init; }
+    public NegotiatedParameters? Parameters { get; init; }
+    public IoStatistics? Io { get; init; }
+    public SessionTimeouts? Timeouts { get; init; }
+
+    public static SessionDetails From(SessionRecord r) => new()
+    {
+        Id = r.Id, Target = r.Target, Portal = r.Portal, GroupTag = r.GroupTag, Initiator = r.Initiator, State = r.State,
+        Lun = r.Lun, Device = r.Device, CapacityBytes = r.CapacityBytes, Pid = r.Pid,
+    };
+
+    /// <summary>iscsiadm -m session -P N's layout: 1 session and connection, 2 adds the parameters, 3 the LUN and its I/O.</summary>
+    public string Format(int level)
+    {
+        var text = new StringBuilder();
+        void Line(int indent, string line) => text.Append('\t', indent).Append(line).Append('\n');
+        string Yes(bool value) => value ? "Yes" : "No";
+        Line(0, $"Target: {Target}");
+        Line(1, $"Current Portal: {Portal},{GroupTag}");
+        Line(2, $"Iface Initiatorname: {Initiator}");
+        Line(2, $"SID: {Id}");
+        Line(2, $"iSCSI Connection State: {ConnectionState ?? "unknown (held by login --foreground, pid " + Pid.ToString(CultureInfo.InvariantCulture) + ")"}");
+        Line(2, $"iSCSI Session State: {State}");
+        if (Recoveries is { } recoveries) Line(2, $"Recoveries: {recoveries}");
+        if (level >= 2 && Parameters is { } p)
+        {
+            Line(2, "Negotiated iSCSI params:");
+            Line(3, $"HeaderDigest: {p.HeaderDigest}");
+            Line(3, $"DataDigest: {p.DataDigest}");
+            Line(3, $"MaxRecvDataSegmentLength: {p.MaxRecvDataSegmentLength}");
+            Line(3, $"MaxXmitDataSegmentLength: {p.MaxXmitDataSegmentLength}");
+            Line(3, $"FirstBurstLength: {p.FirstBurstLength}");
+            Line(3, $"MaxBurstLength: {p.MaxBurstLength}");
+            Line(3, $"ImmediateData: {Yes(p.ImmediateData)}");
+            Line(3, $"InitialR2T: {Yes(p.InitialR2T)}");
+            Line(3, $"MaxOutstandingR2T: {p.MaxOutstandingR2T}");
+            Line(3, $"MaxConnections: {p.MaxConnections}");
+            Line(3, $"DefaultTime2Wait: {p.DefaultTime2Wait}");
+            Line(3, $"DefaultTime2Retain: {p.DefaultTime2Retain}");
+            Line(3, $"ErrorRecoveryLevel: {p.ErrorRecoveryLevel}");
+            if (p.TargetAlias is { } alias) Line(3, $"TargetAlias: {alias}");
+        }
+        if (level >= 2 && Timeouts is { } t)
+        {
+            Line(2, "Timeouts:");
+            Line(3, $"Recovery Timeout: {t.Recovery}");
+            Line(3, $"NOP-Out Interval: {t.NopOutInterval}");
+            Line(3, $"NOP-Out Timeout: {t.NopOutTimeout}");
+            Line(3, $"Login Timeout: {t.Login}");
+        }
+        if (level >= 3)
+        {
+            Line(2, "Attached LUN:");
+            Line(3, $"LUN: {Lun}");
+            Line(3, $"Device: {Device}");
+            Line(3, $"Size: {Cli.Format.Size(CapacityBytes)} ({CapacityBytes} bytes)");
+            if (Io is { } io)
+            {
+                Line(3, $"Reads: {io.Reads} ({io.ReadBytes} bytes)");
+                Line(3, $"Writes: {io.Writes} ({io.WriteBytes} bytes)");
+                Line(3, $"Flushes: {io.Flushes}");
+                Line(3, $"Errors: {io.Errors}");
+            }
+        }
+        return text.ToString();
+    }
+}
