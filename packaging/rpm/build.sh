@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds the iscsi-up RPM for RHEL (x86_64) on Debian, with Debian's rpm:
 #   packaging/rpm/build.sh OUTDIR   ->   OUTDIR/x86_64/iscsi-up-VERSION-RELEASE.x86_64.rpm
-# Publishes the NativeAOT executable (dotnet publish src/Cli -c Release -r linux-x64), generates the man
-# page from packaging/man/iscsi-up.8, and runs rpmbuild -bb in a private _topdir that is removed afterwards,
+# Publishes the NativeAOT executable with packaging/sysroot/publish.sh (dotnet publish src/Cli linked
+# against an older glibc, so that the one x86_64 binary runs on RHEL 8, 9 and 10: that script says why it
+# is built that way), checks that it needs glibc 2.28 at most (RHEL 8's; so the RPM's automatic
+# libc.so.6(GLIBC_x.y) Requires stay within it too), generates the man page from packaging/man/iscsi-up.8, and runs rpmbuild -bb in a private _topdir that is removed afterwards,
 # so running it again gives the same result. Progress goes to stderr; the last line on stdout is the
 # path of the RPM.
 #
 # Environment:
 #   ISCSI_UP_BINARY=PATH       package this already-published executable instead of publishing again
-#                              (CI publishes out/bin/iscsi-up before; saves the slow AOT compile)
+#                              (CI publishes out/bin/iscsi-up before with packaging/sysroot/publish.sh;
+#                              saves the slow AOT compile). It must need glibc 2.28 at most.
 #   ISCSI_UP_RPM_RELEASE=N     the RPM release (default 1)
 set -euo pipefail
 
@@ -32,10 +35,12 @@ rpm_version=${version//-/\~}
 need=()
 command -v rpmbuild >/dev/null || need+=(rpm)
 command -v rpmlint >/dev/null || need+=(rpmlint)
+command -v objdump >/dev/null || need+=(binutils)
 if [ -z "${ISCSI_UP_BINARY:-}" ]; then
-  # NativeAOT links with clang and needs zlib's headers.
+  # NativeAOT links with clang and needs zlib's headers; the sysroot comes from Debian's archive.
   command -v clang >/dev/null || need+=(clang lld)
   [ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
+  [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -60,10 +65,13 @@ if [ -n "${ISCSI_UP_BINARY:-}" ]; then
   say "packaging $ISCSI_UP_BINARY"
   cp -p "$ISCSI_UP_BINARY" "$sources/iscsi-up"
 else
-  say "publishing the NativeAOT executable (dotnet publish src/Cli -c Release -r linux-x64)"
-  dotnet publish "$repo/src/Cli" -c Release -r linux-x64 -nologo -v quiet -o "$work/publish" >&2
+  say "publishing the NativeAOT executable (packaging/sysroot/publish.sh)"
+  bash "$repo/packaging/sysroot/publish.sh" "$work/publish"
   cp -p "$work/publish/iscsi-up" "$sources/iscsi-up"
 fi
+# One binary for RHEL 8 (glibc 2.28), 9 and 10.
+bash "$repo/packaging/sysroot/check-glibc.sh" "$sources/iscsi-up" 2.28 >&2 ||
+  { say "the executable would not start on RHEL 8"; exit 1; }
 # A framework-dependent apphost (it loads libhostfxr.so) would need the .NET runtime on RHEL: make sure
 # this is the self-contained NativeAOT executable.
 if [ "$(od -An -tx1 -N4 "$sources/iscsi-up" | tr -d ' \n')" != 7f454c46 ] || grep -q libhostfxr "$sources/iscsi-up"; then
