@@ -13,9 +13,12 @@ symbols=$(objdump -T "$binary" | sed -nE 's/.*[( ]GLIBC_([0-9.]+)\)? +([^ ]+)$/\
 newest=$(cut -d' ' -f1 <<<"$symbols" | sort -V | tail -n 1)
 above=$(while read -r version symbol; do
           [ "$(printf '%s\n' "$version" "$ceiling" | sort -V | tail -n 1)" = "$ceiling" ] || echo "$symbol@GLIBC_$version"
-        done <<<"$symbols" | sort -u | tr '\n' ' ')
+        done <<<"$symbols" | sort -u)
 if [ -n "$above" ]; then
-  echo "$binary needs GLIBC_$newest, above $ceiling (RHEL 8 has 2.28): $above(link it with packaging/sysroot/publish.sh)" >&2
+  count=$(wc -l <<<"$above")
+  examples=$(head -n 5 <<<"$above" | paste -sd' ')
+  [ "$count" -le 5 ] || examples+=" and $((count - 5)) more"
+  echo "$binary needs GLIBC_$newest, above $ceiling (RHEL 8 has 2.28): $examples (link it with packaging/sysroot/publish.sh)" >&2
   exit 1
 fi
 echo "$binary needs GLIBC_$newest at most"

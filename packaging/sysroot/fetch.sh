@@ -27,16 +27,7 @@ dir=$base/$suite-$key
 root=$dir/root
 if [ -f "$dir/complete" ]; then echo "$root"; exit 0; fi
 
-debian_mirror() { # the first Debian archive URI of the system's apt sources (one-line and deb822 style)
-  {
-    grep -hE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-      sed -E 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/'
-    grep -hE '^[[:space:]]*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-      sed -E 's/^[[:space:]]*URIs:[[:space:]]*//' | tr ' ' '\n'
-  } | grep -E '/debian/?$' | head -n 1
-}
-mirror=${ISCSI_UP_SYSROOT_MIRROR:-$(debian_mirror)}
-[ -n "$mirror" ] || { say "no Debian mirror in /etc/apt's sources; set ISCSI_UP_SYSROOT_MIRROR=URI of one"; exit 1; }
+mirror=$(bash "$here/debian-mirror.sh")
 [ -r "$keyring" ] || { say "$keyring is missing: install debian-archive-keyring"; exit 1; }
 for tool in apt-get dpkg sha256sum; do
   command -v "$tool" >/dev/null || { say "$tool is needed (this script runs on Debian or Ubuntu)"; exit 1; }
@@ -44,7 +35,7 @@ done
 
 rm -rf "$dir"
 mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/debs" "$root"
-echo "deb [signed-by=$keyring] ${mirror%/} $suite main" > "$dir/apt/sources.list"
+echo "deb [signed-by=$keyring] $mirror $suite main" > "$dir/apt/sources.list"
 apt_private=(
   -o "Dir::Etc::sourcelist=$dir/apt/sources.list" -o Dir::Etc::sourceparts=-
   -o "Dir::State::Lists=$dir/apt/lists" -o "Dir::Cache=$dir/apt/cache" -o Dir::State::status=/dev/null

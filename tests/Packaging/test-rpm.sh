@@ -13,21 +13,10 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo" || exit 1
-started=$(date +%s)
+# shellcheck source=tests/Packaging/checks.sh
+source tests/Packaging/checks.sh
 work=$(mktemp -d "${TMPDIR:-/tmp}/iscsi-up-test-rpm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-
-passed=0 failed=0
-pass() { echo "PASS $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-# check DESCRIPTION COMMAND...: PASS when the command succeeds.
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-finish() {
-  echo "test-rpm.sh took $(($(date +%s) - started)) s"
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
-  exit
-}
 contains() { grep -qxF -- "$2" <<<"$1"; }    # contains TEXT LINE: LINE is one of TEXT's lines
 
 version=$(sed -n 's:.*<Version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</Version>.*:\1:p' Directory.Build.props | head -n 1)
