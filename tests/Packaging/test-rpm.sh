@@ -91,6 +91,8 @@ check "requires no .NET runtime (dotnet, libhostfxr, libicu, libssl)" \
 newest_glibc=$(grep -oE 'GLIBC_[0-9.]+' <<<"$requires" | sed 's/GLIBC_//' | sort -V | tail -n 1)
 check "requires glibc $newest_glibc at most (RHEL 8 has 2.28)" \
   test -n "$newest_glibc" -a "$(printf '%s\n' "$newest_glibc" 2.28 | sort -V | tail -n 1)" = 2.28
+# RHEL 7 (glibc 2.17, a kernel without nbd) is refused at install time.
+check "requires glibc >= 2.28 (keeps it off RHEL 7)" contains "$requires" "glibc >= 2.28"
 
 # ----------------------------------------------------------------------------------------------- contents
 list=$(rpm -qlp "$rpm_file" 2>/dev/null)
