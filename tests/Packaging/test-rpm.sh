@@ -11,15 +11,10 @@
 # Needs root only to install missing tools (build.sh: rpm, rpmlint, clang; here: groff).
 set -uo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo" || exit 1
 # shellcheck source=tests/Packaging/checks.sh
-source tests/Packaging/checks.sh
-work=$(mktemp -d "${TMPDIR:-/tmp}/iscsi-up-test-rpm.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/checks.sh"
 contains() { grep -qxF -- "$2" <<<"$1"; }    # contains TEXT LINE: LINE is one of TEXT's lines
 
-version=$(sed -n 's:.*<Version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</Version>.*:\1:p' Directory.Build.props | head -n 1)
 rpm_version=${version//-/\~}
 
 # ---------------------------------------------------------------------------------------------- man page

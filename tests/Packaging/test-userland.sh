@@ -18,11 +18,8 @@
 # Debian mirror this machine's apt uses. Prints PASS/FAIL lines and "N passed, M failed".
 set -uo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo" || exit 1
 # shellcheck source=tests/Packaging/checks.sh
-source tests/Packaging/checks.sh
-work=$(mktemp -d "${TMPDIR:-/tmp}/iscsi-up-test-userland.XXXXXX")
+source "$(dirname "$0")/checks.sh"
 tgtd_pid=""
 cleanup() {
   # tgtd ignores SIGTERM while it has targets.
@@ -37,7 +34,6 @@ missing=""
 for tool in debootstrap tgtd tgtadm nbdcopy nbdinfo unshare chroot objdump; do command -v "$tool" >/dev/null || missing+=" $tool"; done
 [ -z "$missing" ] || { fail "missing tools:$missing (apt-get install debootstrap tgt libnbd-bin util-linux coreutils binutils)"; finish; }
 
-version=$(sed -n 's:.*<Version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</Version>.*:\1:p' Directory.Build.props | head -n 1)
 
 # ------------------------------------------------------------------------------------------- the binary
 if [ -n "${ISCSI_UP_BINARY:-}" ]; then
