@@ -100,7 +100,8 @@ for userland in bullseye host; do
   else r=$old bin=/usr/local/bin/iscsi-up state=/tmp/iscsi-up-test; fi
   mkdir -p "$r$state/config" "$r$state/run"
   printf '%s' "$chap_secret" > "$r$state/chap.secret"
-  chmod 600 "$r$state/chap.secret"
+  printf '%s' "Wrong-Secret-12" > "$r$state/wrong.secret"
+  chmod 600 "$r$state/chap.secret" "$r$state/wrong.secret"
   env=(env ISCSI_UP_CONFIG_DIR=$state/config ISCSI_UP_RUN_DIR=$state/run)
 
   out=$(in_userland "$userland" "${env[@]}" "$bin" --version 2>&1)
@@ -108,6 +109,12 @@ for userland in bullseye host; do
 
   out=$(in_userland "$userland" "${env[@]}" "$bin" discover -p "127.0.0.1:$port" -I "$initiator" 2>&1)
   check "$userland: discover lists the target ($out)" test "$out" = "127.0.0.1:$port,1 $iqn"
+
+  # tgtd demands CHAP: a wrong secret is refused (exit 24), so the login below did authenticate.
+  out=$(in_userland "$userland" "${env[@]}" "$bin" login -T "$iqn" -p "127.0.0.1:$port" -I "$initiator" --foreground \
+    --nbd-device none --chap-user "$chap_user" --chap-secret-file "$state/wrong.secret" 2>&1)
+  status=$?
+  check "$userland: a wrong CHAP secret is refused, exit 24 (exit $status: $(head -n 1 <<<"$out"))" test "$status" -eq 24
 
   nbd_port=$((port + 1 + RANDOM % 1000))
   in_userland "$userland" "${env[@]}" "$bin" login -T "$iqn" -p "127.0.0.1:$port" -I "$initiator" --foreground \
