@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds the iscsi-up RPM for RHEL (x86_64) on Debian, with Debian's rpm:
 #   packaging/rpm/build.sh OUTDIR   ->   OUTDIR/x86_64/iscsi-up-VERSION-RELEASE.x86_64.rpm
-# Publishes the NativeAOT executable (dotnet publish src/Cli -c Release -r linux-x64), generates the man
-# page from packaging/man/iscsi-up.8, and runs rpmbuild -bb in a private _topdir that is removed afterwards,
-# so running it again gives the same result. Progress goes to stderr; the last line on stdout is the
+# Publishes the NativeAOT executable with packaging/sysroot/publish.sh (dotnet publish src/Cli linked
+# against an older glibc, so that the one x86_64 binary runs on RHEL 8, 9 and 10: that script says why it
+# is built that way), checks that it needs glibc 2.28 at most (RHEL 8's; so the RPM's automatic
+# libc.so.6(GLIBC_x.y) Requires stay within it too; packaging/common.sh, shared with the .deb), generates
+# the man page from packaging/man/iscsi-up.8, and runs rpmbuild -bb in a private _topdir that is removed
+# afterwards, so running it again gives the same result. Progress goes to stderr; the last line on stdout is the
 # path of the RPM.
 #
 # Environment:
 #   ISCSI_UP_BINARY=PATH       package this already-published executable instead of publishing again
-#                              (CI publishes out/bin/iscsi-up before; saves the slow AOT compile)
+#                              (CI publishes out/bin/iscsi-up before with packaging/sysroot/publish.sh;
+#                              saves the slow AOT compile). It must need glibc 2.28 at most.
 #   ISCSI_UP_RPM_RELEASE=N     the RPM release (default 1)
 set -euo pipefail
 
@@ -21,9 +25,11 @@ mkdir -p "$1"
 outdir=$(cd "$1" && pwd)
 release=${ISCSI_UP_RPM_RELEASE:-1}
 
+# shellcheck source=packaging/common.sh
+source "$repo/packaging/common.sh"
+
 # VERSION from Directory.Build.props; rpm forbids '-' in a version, '~' sorts a pre-release first.
-version=$(sed -n 's:.*<Version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</Version>.*:\1:p' "$repo/Directory.Build.props" | head -n 1)
-[ -n "$version" ] || { say "no <Version> in $repo/Directory.Build.props"; exit 1; }
+version=$(package_version)
 rpm_version=${version//-/\~}
 [[ $rpm_version =~ ^[A-Za-z0-9._+~^]+$ ]] || { say "version \"$version\" cannot be an RPM version"; exit 1; }
 [[ $release =~ ^[A-Za-z0-9._+~^]+$ ]] || { say "release \"$release\" cannot be an RPM release"; exit 1; }
@@ -32,49 +38,18 @@ rpm_version=${version//-/\~}
 need=()
 command -v rpmbuild >/dev/null || need+=(rpm)
 command -v rpmlint >/dev/null || need+=(rpmlint)
-if [ -z "${ISCSI_UP_BINARY:-}" ]; then
-  # NativeAOT links with clang and needs zlib's headers.
-  command -v clang >/dev/null || need+=(clang lld)
-  [ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
-fi
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-  else
-    say "missing build tools; install the Debian packages: ${need[*]}"
-    exit 1
-  fi
-fi
+read -ra tools <<<"$(binary_build_tools | paste -sd' ')"
+need+=("${tools[@]}")
+install_build_tools "${need[@]}" || exit 1
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/iscsi-up-rpm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 sources=$work/SOURCES
 mkdir -p "$sources"
 
-# 1. The executable.
-if [ -n "${ISCSI_UP_BINARY:-}" ]; then
-  [ -x "$ISCSI_UP_BINARY" ] || { say "ISCSI_UP_BINARY=$ISCSI_UP_BINARY is not an executable"; exit 1; }
-  say "packaging $ISCSI_UP_BINARY"
-  cp -p "$ISCSI_UP_BINARY" "$sources/iscsi-up"
-else
-  say "publishing the NativeAOT executable (dotnet publish src/Cli -c Release -r linux-x64)"
-  dotnet publish "$repo/src/Cli" -c Release -r linux-x64 -nologo -v quiet -o "$work/publish" >&2
-  cp -p "$work/publish/iscsi-up" "$sources/iscsi-up"
-fi
-# A framework-dependent apphost (it loads libhostfxr.so) would need the .NET runtime on RHEL: make sure
-# this is the self-contained NativeAOT executable.
-if [ "$(od -An -tx1 -N4 "$sources/iscsi-up" | tr -d ' \n')" != 7f454c46 ] || grep -q libhostfxr "$sources/iscsi-up"; then
-  say "the executable to package is not a NativeAOT ELF executable (publish src/Cli with PublishAot)"; exit 1
-fi
-
-# 2. The man page, with the package's version in its .TH line.
-sed -E "s/^(\\.TH [^ ]+ [0-9]+ \"[^\"]*\") \"iscsi-up [^\"]*\"/\\1 \"iscsi-up $version\"/" \
-  "$repo/packaging/man/iscsi-up.8" > "$work/iscsi-up.8"
-grep -q "^\\.TH .*\"iscsi-up $version\"" "$work/iscsi-up.8" || { say "cannot set the version in the man page's .TH line"; exit 1; }
-gzip -n -9 -c "$work/iscsi-up.8" > "$sources/iscsi-up.8.gz"
+# 1. The executable, checked for RHEL 8's glibc. 2. The man page, with the package's version.
+package_binary "$sources/iscsi-up" || exit 1
+package_man_page "$version" "$sources/iscsi-up.8.gz" || exit 1
 
 # 3. The other sources.
 for unit in iscsi-up.service iscsi-upd.service iscsi-upd.socket; do

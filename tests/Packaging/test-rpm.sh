@@ -11,26 +11,10 @@
 # Needs root only to install missing tools (build.sh: rpm, rpmlint, clang; here: groff).
 set -uo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo" || exit 1
-started=$(date +%s)
-work=$(mktemp -d "${TMPDIR:-/tmp}/iscsi-up-test-rpm.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-passed=0 failed=0
-pass() { echo "PASS $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-# check DESCRIPTION COMMAND...: PASS when the command succeeds.
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-finish() {
-  echo "test-rpm.sh took $(($(date +%s) - started)) s"
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
-  exit
-}
+# shellcheck source=tests/Packaging/checks.sh
+source "$(dirname "$0")/checks.sh"
 contains() { grep -qxF -- "$2" <<<"$1"; }    # contains TEXT LINE: LINE is one of TEXT's lines
 
-version=$(sed -n 's:.*<Version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</Version>.*:\1:p' Directory.Build.props | head -n 1)
 rpm_version=${version//-/\~}
 
 # ---------------------------------------------------------------------------------------------- man page
@@ -95,12 +79,15 @@ missing=""
 for dep in xfsprogs util-linux kmod; do contains "$requires" "$dep" || missing+=" $dep"; done
 check "requires xfsprogs, util-linux, kmod${missing:+ (missing:$missing)}" test -z "$missing"
 check "recommends e2fsprogs" contains "$(rpm -qp --recommends "$rpm_file" 2>/dev/null)" e2fsprogs
-# Self-contained: nothing of a .NET runtime, and nothing beyond RHEL 9's glibc 2.34.
+# Self-contained: nothing of a .NET runtime, OpenSSL loaded at run time (not required), and nothing beyond
+# RHEL 8's glibc 2.28.
 check "requires no .NET runtime (dotnet, libhostfxr, libicu, libssl)" \
-  bash -c '! grep -qiE "dotnet|hostfxr|libicu|libssl|libstdc" <<<"$1"' _ "$requires"
+  bash -c '! grep -qiE "dotnet|hostfxr|libicu|libssl|libcrypto|libstdc" <<<"$1"' _ "$requires"
 newest_glibc=$(grep -oE 'GLIBC_[0-9.]+' <<<"$requires" | sed 's/GLIBC_//' | sort -V | tail -n 1)
-check "needs glibc $newest_glibc at most (RHEL 9 has 2.34)" \
-  test "$(printf '%s\n' "$newest_glibc" 2.34 | sort -V | tail -n 1)" = 2.34
+check "requires glibc $newest_glibc at most (RHEL 8 has 2.28)" \
+  test -n "$newest_glibc" -a "$(printf '%s\n' "$newest_glibc" 2.28 | sort -V | tail -n 1)" = 2.28
+# RHEL 7 (glibc 2.17, a kernel without nbd) is refused at install time.
+check "requires glibc >= 2.28 (keeps it off RHEL 7)" contains "$requires" "glibc >= 2.28"
 
 # ----------------------------------------------------------------------------------------------- contents
 list=$(rpm -qlp "$rpm_file" 2>/dev/null)
@@ -182,6 +169,13 @@ check "installed: bash completion -rw-r--r--, completes the commands" \
 bin=$ROOT/usr/bin/iscsi-up
 installed_version=$(DOTNET_ROOT=/nonexistent "$bin" --version 2>&1)
 check "ROOT/usr/bin/iscsi-up --version prints $version ($installed_version)" grep -qE "^$version(\+[0-9a-f]+)?$" <<<"$installed_version"
+# One binary for RHEL 8, 9 and 10: no symbol above RHEL 8's glibc 2.28; and build.sh refuses one that has
+# (this machine's /bin/ls, linked against Debian 12's glibc 2.36).
+glibc_out=$(bash packaging/sysroot/check-glibc.sh "$bin" 2.28 2>&1)
+check "objdump -T ROOT/usr/bin/iscsi-up: $glibc_out" grep -q 'at most$' <<<"$glibc_out"
+refused=$(ISCSI_UP_BINARY=/bin/ls bash packaging/rpm/build.sh "$work/refused" 2>&1 >/dev/null)
+check "build.sh refuses an executable that needs a glibc above 2.28 ($(grep -m1 -o 'needs GLIBC_[0-9.]*' <<<"$refused"))" \
+  bash -c 'grep -q "would not start on RHEL 8" <<<"$1" && ! ls "$2"/x86_64/*.rpm >/dev/null 2>&1' _ "$refused" "$work/refused"
 help=$(DOTNET_ROOT=/nonexistent "$bin" --help 2>&1)
 missing=""
 for command in discover login session logout mount umount node iname daemon; do
