@@ -41,7 +41,7 @@ public static class AutomaticLogin
             try
             {
                 var options = new LoginOptions { InitiatorName = node.Initiator, TargetName = node.Target, Chap = node.ReadChap() };
-                var request = LoginRequest.From(CommonOptions.ParsePortal(node.Portal), options, node.Lun, node.Export);
+                var request = LoginRequest.From(CommonOptions.ParsePortal(node.Portal), options, node.Lun, node.Export) with { Timeouts = node.Timeouts };
                 code = await DaemonClient.SendAsync(new ControlRequest(ControlRequest.LoginOp, request), startDaemon: true, Console.Out, stderr, ct)
                     .ConfigureAwait(false);
             }

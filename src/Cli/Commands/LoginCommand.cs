@@ -39,11 +39,13 @@ public static class LoginCommand
         };
         digest.AcceptOnlyFromAmong("none", "prefer", "require");
         var chap = new ChapOptions(discovery: false);
+        var timeouts = new TimeoutOptions();
         var command = new Command("login", "Log in to a target and expose one of its LUNs (as /dev/nbdX by default)")
         {
             target, portal, initiator, lun, nbdDevice, nbdListen, nbdUnix, foreground, automatic, attempts, digest, timeout,
         };
         chap.AddTo(command);
+        timeouts.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             if (result.GetValue(automatic))
@@ -73,9 +75,12 @@ public static class LoginCommand
             if (SessionRecord.LoadAll().FirstOrDefault(s => s.Target == options.TargetName && s.Portal == where.ToString()) is { } existing)
                 throw new UserError($"session [{existing.Id}] to {options.TargetName} at {where} already exists", ExitCodes.SessionExists);
 
+            // Timeouts not given here come from the node record of this target and portal, if there is one.
+            var waits = timeouts.Read(result).Or(Config.NodeRecord.LoadAll()
+                .FirstOrDefault(n => n.Target == options.TargetName && n.Portal == where.ToString())?.Timeouts ?? Config.SessionTimeouts.Default);
             if (result.GetValue(foreground))
-                return await new SessionHost(where, options, result.GetValue(lun), export, Console.Out).RunAsync(null, ct).ConfigureAwait(false);
-            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, result.GetValue(lun), export));
+                return await new SessionHost(where, options, result.GetValue(lun), export, Console.Out) { Recovery = waits.ToRecovery() }.RunAsync(null, ct).ConfigureAwait(false);
+            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, result.GetValue(lun), export) with { Timeouts = waits });
             return await DaemonClient.SendAsync(request, startDaemon: true, Console.Out, Console.Error, ct).ConfigureAwait(false);
         });
         return command;

@@ -24,18 +24,21 @@ public static class NodeCommand
         var noChap = new Option<bool>("--no-chap") { Description = "Remove the node's CHAP credentials (and its secret files)" };
         var delete = new Option<bool>("--delete") { Description = "Forget the node (its secret files too)" };
         var chap = new ChapOptions(discovery: false);
+        var timeouts = new TimeoutOptions();
         var command = new Command("node", "List remembered nodes, or create, change (startup, LUN, CHAP) or delete one")
         {
             target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete,
         };
         chap.AddTo(command);
+        timeouts.AddTo(command);
         command.SetAction(result =>
         {
             string? name = result.GetValue(target);
             string? where = result.GetValue(portal) is { } text ? CommonOptions.ParsePortal(text).ToString() : null;
             var matches = NodeRecord.LoadAll().Where(n => (name is null || n.Target == name) && (where is null || n.Portal == where)).ToArray();
             var credentials = chap.Read(result);
-            bool changes = result.GetValue(startup) is not null || result.GetValue(lun) is not null || credentials is not null
+            var waits = timeouts.Read(result);
+            bool changes = waits != SessionTimeouts.Default || result.GetValue(startup) is not null || result.GetValue(lun) is not null || credentials is not null
                            || result.GetValue(noChap) || result.GetValue(delete) || result.GetValue(initiator) is not null
                            || result.GetValue(nbdDevice) is not null || result.GetValue(nbdUnix) is not null;
             if (changes)
@@ -69,6 +72,7 @@ public static class NodeCommand
                         Initiator = result.GetValue(initiator) is { } iqn ? InitiatorName.Validate(iqn, "initiator name") : node.Initiator,
                         NbdDevice = result.GetValue(nbdUnix) is not null ? null : result.GetValue(nbdDevice) ?? node.NbdDevice,
                         NbdUnix = result.GetValue(nbdDevice) is not null ? null : result.GetValue(nbdUnix) is { } path ? Path.GetFullPath(path) : node.NbdUnix,
+                        Timeouts = waits.Or(node.Timeouts),
                     };
                     if (credentials is not null || result.GetValue(noChap)) changed = changed.WithChap(credentials);
                     changed.Save();
@@ -90,5 +94,6 @@ public static class NodeCommand
         $"{node.Portal} {node.Target} lun {node.Lun?.ToString(CultureInfo.InvariantCulture) ?? "auto"} startup={node.Startup}" +
         (node.ChapUser is null ? "" : $" chap={node.ChapUser}{(node.ChapTargetUser is null && node.ChapTargetSecretFile is null ? "" : " (mutual)")}") +
         (node.NbdUnix is not null ? $" nbd-unix={node.NbdUnix}" : node.NbdDevice is null ? "" : $" nbd-device={node.NbdDevice}") +
-        (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}");
+        (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}") +
+        string.Concat(node.Timeouts.Entries.Where(e => e.Value is not null).Select(e => $" {e.Key[(e.Key.LastIndexOf('.') + 1)..]}={e.Value}"));
 }

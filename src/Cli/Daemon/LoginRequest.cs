@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using IscsiUp.Cli.Config;
 using IscsiUp.Cli.Sessions;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Session;
@@ -25,6 +26,7 @@ public sealed record LoginRequest
     public byte[]? ChapSecret { get; init; }
     public string? ChapTargetUser { get; init; }
     public byte[]? ChapTargetSecret { get; init; }
+    public SessionTimeouts? Timeouts { get; init; }
 
     public static LoginRequest From(Portal portal, LoginOptions options, int? lun, ExportRequest export) => new()
     {

@@ -64,7 +64,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         log.WriteLine($"iscsi-up: {request}");
         var output = new ClientOutput(client, log, $"iscsi-up: {request.Target} at {portal}: ");
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var host = new SessionHost(portal, request.ToOptions(), request.Lun, request.Export, output) { ControlSocket = controlPath };
+        var host = new SessionHost(portal, request.ToOptions(), request.Lun, request.Export, output) { ControlSocket = controlPath, Recovery = (request.Timeouts ?? Config.SessionTimeouts.Default).ToRecovery() };
         held.Host = host;
         held.Run = Task.Run(() => host.RunAsync(() => ready.TrySetResult(), held.Stop.Token));
         _ = held.Run.ContinueWith(_ => Forget(held), TaskScheduler.Default);
