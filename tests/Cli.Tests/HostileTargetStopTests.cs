@@ -2,6 +2,7 @@ using System.Diagnostics;
 using IscsiUp.Cli.Tests.Support;
 using IscsiUp.Initiator.Nbd;
 using IscsiUp.Initiator.Tests.Fuzz;
+using IscsiUp.Initiator.Tests.Nbd;
 
 namespace IscsiUp.Cli.Tests;
 
@@ -37,5 +38,34 @@ public sealed class HostileTargetStopTests
             Assert.NotEqual(0u, error);
         }
         catch (Exception e) when (e is IOException or EndOfStreamException) { }
+    }
+
+    /// <summary>The same through the daemon: `logout --all` with a stuck command ends within the stop budget
+    /// (it used to exit 1 after 60 s with "interrupted", the session still there).</summary>
+    [Fact]
+    public async Task Logout_all_with_a_command_the_target_never_answers_ends_in_bounded_time()
+    {
+        var disk = new HostileDisk(64);
+        disk.Intercept = (peer, lba, _) => Task.FromResult(peer.IsRead && lba == 0);
+        await using var target = new HostileTarget(disk.ServeAsync) { AnswerLogouts = false };
+        using var cli = new CliRun();
+        string socket = Path.Combine(cli.Root, "lun.sock");
+        var login = await cli.RunAsync("login", "-T", HostileTarget.Name, "-p", $"127.0.0.1:{target.Port}",
+            "-I", "iqn.2026-11.org.iscsi-up.test:daemon-stop", "--nbd-unix", socket);
+        Assert.True(login.ExitCode == 0, login.ToString());
+        await using var client = await RawNbdClient.ConnectUnixAsync(socket);
+        await client.StartHandshakeAsync();
+        Assert.Equal(NbdConstants.RepAck, (await client.GoAsync("lun0")).Final);
+        int before = disk.BlockCommands;
+        await client.SendRequestAsync(NbdConstants.CmdRead, 1, 0, 4096);
+        await Wait.UntilAsync(() => disk.BlockCommands > before, "the READ to reach the target");
+
+        var clock = Stopwatch.StartNew();
+        var logout = await cli.RunAsync(TimeSpan.FromSeconds(90), "logout", "--all");
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(40), $"logout took {clock.Elapsed.TotalSeconds:0} s\n{logout}");
+        Assert.True(logout.ExitCode == 4, logout.ToString());
+        Assert.Single(logout.StderrLines);
+        Assert.Equal(21, (await cli.RunAsync("session")).ExitCode); // no session left
     }
 }
