@@ -44,11 +44,13 @@ public static class LoginCommand
         };
         digest.AcceptOnlyFromAmong("none", "prefer", "require");
         var chap = new ChapOptions(discovery: false);
+        var timeouts = new TimeoutOptions();
         var command = new Command("login", "Log in to a target and expose one of its LUNs (as /dev/nbdX by default); a node record for the target supplies what the command line does not")
         {
             target, portal, initiator, lun, nbdDevice, nbdListen, nbdUnix, foreground, automatic, attempts, digest, timeout,
         };
         chap.AddTo(command);
+        timeouts.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             // Every value is checked before anything is contacted: a bad one costs no login on the target.
@@ -75,6 +77,7 @@ public static class LoginCommand
             if (exposures > 1) throw new UserError("choose one of --nbd-device, --nbd-listen and --nbd-unix");
             string? initiatorName = result.GetValue(initiator) is { } own ? Config.InitiatorName.Validate(own, "initiator name") : null;
             var credentials = chap.Read(result);
+            var givenTimeouts = timeouts.Read(result);
 
             // Like `iscsiadm -m node -T IQN -p IP --login`: a remembered node logs in with its own settings (CHAP,
             // LUN, how the LUN is exposed, initiator name); what the command line gives wins.
@@ -95,12 +98,13 @@ public static class LoginCommand
             var export = exposures > 0 ? new ExportRequest(listen, unixPath, device == "none" ? null : device)
                 : node?.Export ?? new ExportRequest(null, null, "auto"); // the contract: a kernel device by default
             int? chosenLun = wantedLun ?? node?.Lun;
+            var waits = givenTimeouts.Or(node?.Timeouts ?? Config.SessionTimeouts.Default);
             if (SessionRecord.LoadAll().FirstOrDefault(s => s.Target == options.TargetName && s.Portal == where.ToString()) is { } existing)
                 throw new UserError($"session [{existing.Id}] to {options.TargetName} at {where} already exists", ExitCodes.SessionExists);
 
             if (result.GetValue(foreground))
-                return await new SessionHost(where, options, chosenLun, export, Console.Out) { Recovery = defaults.Recovery }.RunAsync(null, ct).ConfigureAwait(false);
-            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, chosenLun, export, defaults.Recovery));
+                return await new SessionHost(where, options, chosenLun, export, Console.Out) { Recovery = waits.ToRecovery(defaults.Recovery) }.RunAsync(null, ct).ConfigureAwait(false);
+            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, chosenLun, export, defaults.Recovery) with { Timeouts = waits });
             return await DaemonClient.SendAsync(request, startDaemon: true, Console.Out, Console.Error, ct).ConfigureAwait(false);
         });
         return command;

@@ -29,11 +29,13 @@ public static class NodeCommand
         var delete = new Option<bool>("--delete") { Description = "Forget the node (its secret files too)" };
         var chap = new ChapOptions(discovery: false);
         var json = new Option<bool>("--json") { Description = "Print the nodes as a JSON array (see README, JSON output)" };
+        var timeouts = new TimeoutOptions();
         var command = new Command("node", "List remembered nodes, or create, change (startup, LUN, CHAP) or delete one")
         {
             target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete, json,
         };
         chap.AddTo(command);
+        timeouts.AddTo(command);
         command.SetAction(result =>
         {
             string? name = result.GetValue(target) is { } iqn ? InitiatorName.Validate(iqn, "target name") : null;
@@ -43,8 +45,9 @@ public static class NodeCommand
             string? device = ArgumentCheck.NbdDevice(result.GetValue(nbdDevice));
             string? unixPath = ArgumentCheck.NbdUnix(result.GetValue(nbdUnix));
             var credentials = chap.Read(result);
+            var waits = timeouts.Read(result);
             var matches = NodeRecord.LoadAll(Console.Error).Where(n => (name is null || n.Target == name) && (where is null || n.Portal == where)).ToArray();
-            bool changes = result.GetValue(startup) is not null || newLun is not null || credentials is not null
+            bool changes = waits != SessionTimeouts.Default || result.GetValue(startup) is not null || newLun is not null || credentials is not null
                            || result.GetValue(noChap) || result.GetValue(delete) || initiatorName is not null
                            || device is not null || unixPath is not null;
             if (changes)
@@ -80,6 +83,7 @@ public static class NodeCommand
                         Initiator = initiatorName ?? node.Initiator,
                         NbdDevice = unixPath is not null ? null : device ?? node.NbdDevice,
                         NbdUnix = device is not null ? null : unixPath ?? node.NbdUnix,
+                        Timeouts = waits.Or(node.Timeouts),
                     };
                     if (credentials is not null || result.GetValue(noChap)) changed = changed.WithChap(credentials);
                     changed.Save();
@@ -117,7 +121,8 @@ public static class NodeCommand
         $"{node.Portal} {node.Target} lun {node.Lun?.ToString(CultureInfo.InvariantCulture) ?? "auto"} startup={node.Startup}" +
         (node.ChapUser is null ? "" : $" chap={node.ChapUser}{(node.ChapTargetUser is null && node.ChapTargetSecretFile is null ? "" : " (mutual)")}") +
         (node.NbdUnix is not null ? $" nbd-unix={node.NbdUnix}" : node.NbdDevice is null ? "" : $" nbd-device={node.NbdDevice}") +
-        (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}");
+        (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}") +
+        string.Concat(node.Timeouts.Entries.Where(e => e.Value is not null).Select(e => $" {e.Key[(e.Key.LastIndexOf('.') + 1)..]}={e.Value}"));
 }
 
 /// <summary>A node record as `node --json` shows it: what it logs in with, never a secret.</summary>

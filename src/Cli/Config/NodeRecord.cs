@@ -23,6 +23,9 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
     /// <summary>...or an NBD unix socket for userspace clients (a virtual machine's disk, say).</summary>
     public string? NbdUnix { get; init; }
 
+    /// <summary>Command timeout, abort and LU reset timeouts, replacement timeout (unset: the defaults).</summary>
+    public SessionTimeouts Timeouts { get; init; } = SessionTimeouts.Default;
+
     public Sessions.ExportRequest Export =>
         NbdUnix is not null ? new(null, NbdUnix, null) : new(null, null, NbdDevice is "none" ? null : NbdDevice ?? "auto");
 
@@ -57,9 +60,10 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
             .Append("node.session.auth.username=").Append(ChapUser ?? "").Append('\n')
             .Append("node.session.auth.password_file=").Append(ChapSecretFile ?? "").Append('\n')
             .Append("node.session.auth.username_in=").Append(ChapTargetUser ?? "").Append('\n')
-            .Append("node.session.auth.password_in_file=").Append(ChapTargetSecretFile ?? "").Append('\n')
-            .ToString();
-        SafeFiles.AtomicFile.Write(FilePath, text);
+            .Append("node.session.auth.password_in_file=").Append(ChapTargetSecretFile ?? "").Append('\n');
+        foreach (var (key, value) in Timeouts.Entries)
+            text.Append(key).Append('=').Append(value?.ToString(CultureInfo.InvariantCulture) ?? "").Append('\n');
+        SafeFiles.AtomicFile.Write(FilePath, text.ToString());
     }
 
     /// <summary>Removes this node's file (its secret files are the caller's: see <see cref="WithChap"/>).</summary>
@@ -94,6 +98,7 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
                 ChapSecretFile = Optional("node.session.auth.password_file"),
                 ChapTargetUser = Optional("node.session.auth.username_in"),
                 ChapTargetSecretFile = Optional("node.session.auth.password_in_file"),
+                Timeouts = SessionTimeouts.From(Optional),
             };
         }
         catch (UserError e) when (!e.Message.Contains(path, StringComparison.Ordinal))

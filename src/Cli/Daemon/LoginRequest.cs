@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using IscsiUp.Cli.Config;
 using IscsiUp.Cli.Sessions;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Session;
@@ -23,7 +24,7 @@ public sealed record LoginRequest
     public DigestMode Digest { get; init; }
     public DigestMode? DataDigest { get; init; }
     public int TimeoutSeconds { get; init; } = 15;
-    /// <summary>Recovery timeouts (iscsi-up.conf); absent in a request from an older client: the built-in defaults.</summary>
+    /// <summary>Recovery timeouts from iscsi-up.conf; absent in a request from an older client: the built-in defaults.</summary>
     public int? ReplacementTimeoutSeconds { get; init; }
     public int? NopIntervalSeconds { get; init; }
     public int? NopTimeoutSeconds { get; init; }
@@ -31,6 +32,7 @@ public sealed record LoginRequest
     public byte[]? ChapSecret { get; init; }
     public string? ChapTargetUser { get; init; }
     public byte[]? ChapTargetSecret { get; init; }
+    public SessionTimeouts? Timeouts { get; init; }
 
     public static LoginRequest From(Portal portal, LoginOptions options, int? lun, ExportRequest export, RecoveryOptions? recovery = null) => new()
     {
@@ -59,12 +61,14 @@ public sealed record LoginRequest
         get
         {
             var recovery = new RecoveryOptions();
-            return recovery with
+            var configured = recovery with
             {
                 ReplacementTimeout = ReplacementTimeoutSeconds is { } replacement ? TimeSpan.FromSeconds(replacement) : recovery.ReplacementTimeout,
                 NopInterval = NopIntervalSeconds is { } interval ? TimeSpan.FromSeconds(interval) : recovery.NopInterval,
                 NopTimeout = NopTimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : recovery.NopTimeout,
             };
+            // The node's and the command line's timeouts win over iscsi-up.conf's.
+            return (Timeouts ?? SessionTimeouts.Default).ToRecovery(configured);
         }
     }
 

@@ -16,8 +16,8 @@ public sealed record NegotiatedParameters(
         p.MaxConnections, p.DefaultTime2Wait, p.DefaultTime2Retain, p.ErrorRecoveryLevel, p.TargetAlias);
 }
 
-/// <summary>The session's timeouts in seconds, as `session -P 2` shows them (iscsiadm's "Timeouts").</summary>
-public sealed record SessionTimeouts(int Recovery, int NopOutInterval, int NopOutTimeout, int Login);
+/// <summary>The timeouts a session runs with, in seconds, as `session -P 2` shows them (iscsiadm's "Timeouts").</summary>
+public sealed record SessionTimers(int Recovery, int NopOutInterval, int NopOutTimeout, int Login, int Command, int Abort, int LuReset);
 
 /// <summary>I/O through the exposed LUN since login.</summary>
 public sealed record IoStatistics(long Reads, long ReadBytes, long Writes, long WriteBytes, long Flushes, long Errors)
@@ -47,7 +47,7 @@ public sealed record SessionDetails
     public int? Recoveries { get; init; }
     public NegotiatedParameters? Parameters { get; init; }
     public IoStatistics? Io { get; init; }
-    public SessionTimeouts? Timeouts { get; init; }
+    public SessionTimers? Timeouts { get; init; }
 
     public static SessionDetails From(SessionRecord r) => new()
     {
@@ -93,6 +93,9 @@ public sealed record SessionDetails
             Line(3, $"NOP-Out Interval: {t.NopOutInterval}");
             Line(3, $"NOP-Out Timeout: {t.NopOutTimeout}");
             Line(3, $"Login Timeout: {t.Login}");
+            Line(3, $"Command Timeout: {t.Command}");
+            Line(3, $"Abort Timeout: {t.Abort}");
+            Line(3, $"LUN Reset Timeout: {t.LuReset}");
         }
         if (level >= 3)
         {

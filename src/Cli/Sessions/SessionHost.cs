@@ -40,8 +40,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             Recoveries = session.Reconnects,
             Parameters = NegotiatedParameters.From(session.Current.Parameters),
             Io = IoStatistics.From(exposure.Counters),
-            Timeouts = new SessionTimeouts((int)Recovery.ReplacementTimeout.TotalSeconds, (int)Recovery.NopInterval.TotalSeconds,
-                (int)Recovery.NopTimeout.TotalSeconds, (int)options.Timeout.TotalSeconds),
+            Timeouts = new SessionTimers((int)Recovery.ReplacementTimeout.TotalSeconds, (int)Recovery.NopInterval.TotalSeconds,
+                (int)Recovery.NopTimeout.TotalSeconds, (int)options.Timeout.TotalSeconds, (int)Recovery.CommandTimeout.TotalSeconds,
+                (int)Recovery.AbortTimeout.TotalSeconds, (int)Recovery.LuResetTimeout.TotalSeconds),
         };
     }
 

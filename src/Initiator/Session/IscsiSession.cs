@@ -353,16 +353,16 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
     {
         if (!result.IsGood) return null; // sense or a failure status: the data is not used
         int expected = slot.Command.ReadBuffer.Length;
-        string what = $"target {TargetName} at {Portal} answered {ScsiOpcode.Name(slot.Command.Cdb.Span)} with GOOD status but";
         if (result.Underflow && result.Overflow)
-            return new IOException($"{what} set both the underflow and the overflow bit");
+            return Mismatch(slot, "set both the underflow and the overflow bit");
         if (result.Underflow && (uint)result.ResidualCount > (uint)expected)
-            return new IOException($"{what} an underflow residual of {(uint)result.ResidualCount} bytes, more than the {expected} expected");
+            return Mismatch(slot, $"an underflow residual of {(uint)result.ResidualCount} bytes, more than the {expected} expected");
         int due = result.Transferred(expected);
-        if (slot.BytesReceived != due)
-            return new IOException($"{what} sent {slot.BytesReceived} of the {due} data bytes it reported; the data is not used");
-        return null;
+        return slot.BytesReceived == due ? null : Mismatch(slot, $"sent {slot.BytesReceived} of the {due} data bytes it reported; the data is not used");
     }
+
+    private IOException Mismatch(PendingCommand slot, string what) =>
+        new($"target {TargetName} at {Portal} answered {ScsiOpcode.Name(slot.Command.Cdb.Span)} with GOOD status but {what}");
 
     /// <summary>Completes a command from the receive loop. Its caller may resume inside this call; what it sends
     /// (an NBD reply, the next command) joins the loop's batch.</summary>

@@ -104,7 +104,14 @@ internal sealed class HostileNbdStack : IAsyncDisposable
         return error;
     }
 
+    /// <summary>Tears everything down; a stop that hangs on a command the target never answered is a failure too.</summary>
     public async ValueTask DisposeAsync()
+    {
+        try { await TearDownAsync().WaitAsync(TimeSpan.FromSeconds(30)); }
+        catch (TimeoutException) { Assert.Fail($"stopping the NBD export and the session hung on what the target left unanswered\n{LogText}"); }
+    }
+
+    private async Task TearDownAsync()
     {
         await Client.DisposeAsync();
         await Server.DisposeAsync();
