@@ -15,17 +15,10 @@
 # lab-boots: a:systemd:300
 # shellcheck source=SCRIPTDIR/../guest-lib.sh disable=SC2154  # capture PREFIX sets PREFIX_out, PREFIX_err, PREFIX_rc
 source "$LAB_DIR/guest-lib.sh"
+# shellcheck source=SCRIPTDIR/../package-lib.sh
+source "$LAB_DIR/package-lib.sh"
 
-# The installed package uses the real places, as on RHEL.
-export ISCSI_UP_CONFIG_DIR=/etc/iscsi-up ISCSI_UP_RUN_DIR=/run/iscsi-up
-units="iscsi-upd.socket iscsi-upd.service iscsi-up.service"
-
-setup() {
-    [[ -n ${LAB_RPM:-} && -f $LAB_RPM ]] || fail "no RPM to install (LAB_RPM=${LAB_RPM:-}; the runner builds it with packaging/rpm/build.sh)"
-    [[ ! -e /usr/bin/iscsi-up ]] || fail "/usr/bin/iscsi-up exists before the package is installed"
-    # A machine without open-iscsi's name (the host image has one; %post would rightly keep to it).
-    rm -f /etc/iscsi/initiatorname.iscsi
-}
+setup() { package_setup "${LAB_RPM:-}" "RPM (LAB_RPM)"; }
 
 check() {
     local rpm_file=$LAB_RPM
@@ -35,61 +28,21 @@ check() {
     rpm -q iscsi-up > /dev/null || fail "rpm -q iscsi-up: not installed"
 
     step "%post: units enabled by preset, /run/iscsi-up created, an initiator name generated"
-    local unit state
-    for unit in iscsi-upd.socket iscsi-up.service; do
-        state=$(systemctl is-enabled "$unit" 2>&1 || true)
-        [[ $state == enabled ]] || fail "$unit is '$state' after %post (systemctl preset, default policy enables)"
-    done
-    note "enabled: iscsi-upd.socket, iscsi-up.service (iscsi-upd.service is $(systemctl is-enabled iscsi-upd.service 2>&1 || true): started by its socket)"
-    [[ $(stat -c '%a %U' /run/iscsi-up) == "700 root" ]] || fail "/run/iscsi-up is $(stat -c '%a %U' /run/iscsi-up 2>&1)"
-    [[ $(stat -c '%a %U' /etc/iscsi-up/initiatorname.iscsi) == "600 root" ]] || fail "initiatorname.iscsi: $(stat -c '%a %U' /etc/iscsi-up/initiatorname.iscsi 2>&1)"
-    grep -qxE 'InitiatorName=iqn\.2026-11\.org\.iscsi-up:[0-9a-f]{12}' /etc/iscsi-up/initiatorname.iscsi \
-        || fail "initiatorname.iscsi: $(cat /etc/iscsi-up/initiatorname.iscsi)"
-    local name
-    name=$(sed 's/^InitiatorName=//' /etc/iscsi-up/initiatorname.iscsi)
-    [[ $(/usr/bin/iscsi-up iname) == "$name" ]] || fail "iscsi-up iname does not show the generated name $name"
-    note "initiator name: $name"
+    check_installed_state "%post (systemctl preset, default policy enables)"
 
     step "the socket listens, the daemon is not running yet"
     run systemctl start iscsi-upd.socket
-    [[ -S /run/iscsi-up/control.sock ]] || fail "no /run/iscsi-up/control.sock"
-    [[ $(stat -c '%a' /run/iscsi-up/control.sock) == 600 ]] || fail "control.sock is mode $(stat -c '%a' /run/iscsi-up/control.sock)"
-    [[ $(systemctl is-active iscsi-upd.service) != active ]] || fail "iscsi-upd.service runs before anyone asked"
+    check_socket_only
 
-    step "a node for the target, logged in by iscsi-up.service through the socket-activated daemon"
-    start_test_target /tmp/raid-rpm
-    # The target's ACL names $IQN_CLIENT; the node presents it.
-    run /usr/bin/iscsi-up node -T "$IQN_DISK" -p "$PORTAL" -I "$IQN_CLIENT" --startup automatic
-    run systemctl start iscsi-up.service
-    [[ $(systemctl is-active iscsi-upd.service) == active ]] || fail "iscsi-upd.service is $(systemctl is-active iscsi-upd.service)"
-    local session device pid
-    session=$(/usr/bin/iscsi-up session)
-    note "iscsi-up session: $session"
-    device=$(grep -oE '/dev/nbd[0-9]+' <<< "$session" || true)
-    [[ -n $device && -b $device ]] || fail "no /dev/nbdX in: $session"
-    [[ -e /sys/block/${device#/dev/}/pid ]] || fail "$device is not connected"
-    pid=$(systemctl show -P MainPID iscsi-upd.service)
-    note "daemon pid $pid serves $device; journal: $(journalctl -b -u iscsi-up.service -o cat --no-pager | tail -n 1)"
-    write_and_verify "$device" /mnt/rpm-disk
+    login_through_socket /tmp/raid-rpm /mnt/rpm-disk
 
     step "upgrade (rpm -Uvh --replacepkgs): systemd reloads, nothing restarts, the session stays"
     run rpm -Uvh --nodeps --replacepkgs "$rpm_file"
-    [[ $(systemctl show -P MainPID iscsi-upd.service) == "$pid" ]] || fail "the daemon was restarted by the upgrade (pid $pid -> $(systemctl show -P MainPID iscsi-upd.service))"
-    [[ -e /sys/block/${device#/dev/}/pid ]] || fail "$device was detached by the upgrade"
-    assert_contains "$(/usr/bin/iscsi-up session)" "$device" "iscsi-up session after the upgrade"
+    check_session_kept "the upgrade"
 
     step "rpm -e: %preun disables and stops the units; the daemon logs out and detaches"
     run rpm -e --nodeps iscsi-up
-    for unit in $units; do
-        state=$(systemctl is-active "$unit" 2>&1 || true)
-        [[ $state != active ]] || fail "$unit is still active after rpm -e"
-    done
-    [[ ! -e /sys/block/${device#/dev/}/pid ]] || fail "$device is still connected after rpm -e"
-    [[ ! -e /usr/bin/iscsi-up && ! -e /usr/lib/systemd/system/iscsi-upd.service ]] || fail "files left behind by rpm -e"
-    local logout
-    logout=$(journalctl -b -u iscsi-upd.service -o cat --no-pager | grep -E 'Logout of \[target: ' || true)
-    [[ -n $logout ]] || fail "the daemon did not log out when %preun stopped it: $(journalctl -b -u iscsi-upd.service -o cat --no-pager | tail -n 5 | tr '\n' '|')"
-    note "$logout"
+    check_removed "rpm -e"
 }
 
 case ${LAB_BOOT:-main}:${LAB_PHASE:-main} in
