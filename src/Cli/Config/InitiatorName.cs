@@ -32,9 +32,9 @@ public static partial class InitiatorName
         return generated;
     }
 
-    /// <summary>Writes the name file (readable by all, like open-iscsi's).</summary>
+    /// <summary>Writes the name file, root's alone (0600), as the packages' scriptlets create it.</summary>
     public static void Save(string name) =>
-        SafeFiles.AtomicFile.Write(Paths.InitiatorNameFile, $"InitiatorName={name}\n", SafeFiles.AtomicFile.OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        SafeFiles.AtomicFile.Write(Paths.InitiatorNameFile, $"InitiatorName={name}\n", SafeFiles.AtomicFile.OwnerOnly);
 
     public static string? ReadFile(string path)
     {

@@ -44,7 +44,7 @@ internal sealed class HostileDisk(int blocks)
                 await peer.SendAsync(peer.Response(Opcode.ScsiResponse));
                 return;
             case ScsiOpcode.Inquiry when (cdb[1] & 1) != 0:
-                await SendDataAsync(peer, [0, cdb[2], 0, 0]); // VPD pages: none listed
+                await peer.SendGoodDataAsync([0, cdb[2], 0, 0]); // VPD pages: none listed
                 return;
             case ScsiOpcode.Inquiry:
                 var inquiry = new byte[36];
@@ -52,19 +52,19 @@ internal sealed class HostileDisk(int blocks)
                 inquiry[3] = 2;
                 inquiry[4] = 31;
                 "HOSTILE HOSTILE DISK    0001"u8.CopyTo(inquiry.AsSpan(8));
-                await SendDataAsync(peer, inquiry);
+                await peer.SendGoodDataAsync(inquiry);
                 return;
             case ScsiOpcode.ServiceActionIn16:
                 var capacity = new byte[32];
                 BinaryPrimitives.WriteUInt64BigEndian(capacity, (ulong)blocks - 1);
                 BinaryPrimitives.WriteUInt32BigEndian(capacity.AsSpan(8), BlockSize);
-                await SendDataAsync(peer, capacity);
+                await peer.SendGoodDataAsync(capacity);
                 return;
             case ScsiOpcode.ReportLuns:
-                await SendDataAsync(peer, [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // LUN 0 only
+                await peer.SendGoodDataAsync([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // LUN 0 only
                 return;
             case ScsiOpcode.ModeSense6:
-                await SendDataAsync(peer, [3, 0, 0, 0]);
+                await peer.SendGoodDataAsync([3, 0, 0, 0]);
                 return;
             default:
                 var response = peer.Response(Opcode.ScsiResponse);
@@ -79,18 +79,5 @@ internal sealed class HostileDisk(int blocks)
                 await peer.SendAsync(response);
                 return;
         }
-    }
-
-    /// <summary>Data-In with status, cut to the allocation length, with the underflow residual the RFC asks for.</summary>
-    private static async Task SendDataAsync(HostilePeer peer, byte[] data)
-    {
-        int length = (int)Math.Min(data.Length, peer.ExpectedLength);
-        var pdu = peer.DataIn(0, data[..length], status: ScsiResult.Good);
-        if (length < peer.ExpectedLength)
-        {
-            pdu.Flags |= 0x02; // U
-            pdu.ResidualCount = peer.ExpectedLength - (uint)length;
-        }
-        await peer.SendAsync(pdu);
     }
 }

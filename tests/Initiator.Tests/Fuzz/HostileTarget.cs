@@ -238,6 +238,20 @@ internal sealed class HostilePeer(TcpClient client, NetworkStream stream, PduWri
         return pdu;
     }
 
+    /// <summary>The data a well-behaved target returns with GOOD status: cut to the allocation length, with the
+    /// underflow residual the RFC asks for when it is shorter (RFC 7143 11.4.5).</summary>
+    public Task SendGoodDataAsync(byte[] data)
+    {
+        int length = (int)Math.Min(data.Length, ExpectedLength);
+        var pdu = DataIn(0, data[..length], status: 0);
+        if (length < ExpectedLength)
+        {
+            pdu.Flags |= 0x02; // U
+            pdu.ResidualCount = ExpectedLength - (uint)length;
+        }
+        return SendAsync(pdu);
+    }
+
     public async Task SendAsync(Pdu pdu)
     {
         using (pdu)

@@ -42,8 +42,7 @@ public sealed class TargetSuppliedValuesTests
             await p.SendAsync(good);
             return;
         }
-        int length = (int)Math.Min(data.Length, p.ExpectedLength);
-        await p.SendAsync(p.DataIn(0, data[..length], status: 0));
+        await p.SendGoodDataAsync(data);
     };
 
     private static byte[] StandardInquiry()
