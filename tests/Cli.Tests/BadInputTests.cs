@@ -98,6 +98,20 @@ public sealed class BadInputTests
         }
     }
 
+    [Fact]
+    public async Task A_fifo_as_the_initiator_name_file_is_one_line_not_a_hang()
+    {
+        using var cli = new CliRun();
+        Directory.CreateDirectory(cli.ConfigDir);
+        string names = Path.Combine(cli.ConfigDir, "initiatorname.iscsi");
+        MakeFifo(names);
+
+        var result = await cli.RunAsync(TimeSpan.FromSeconds(30), "discover", "-p", $"127.0.0.1:{DiscoverCommandTests.FreePort()}");
+
+        Assert.Equal(7, result.ExitCode);
+        Assert.Equal($"iscsi-up: initiator name file {names} is not a regular file (a FIFO)", Assert.Single(result.StderrLines));
+    }
+
     internal static void MakeFifo(string path)
     {
         using var mkfifo = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
