@@ -1,7 +1,18 @@
 # bash completion for iscsi-up(8): commands, options, option values, and target names and portals from
 # the node records and sessions this machine knows. Installed as
-# /usr/share/bash-completion/completions/iscsi-up (loaded on first use of the command).
-# tests/Cli.Tests/CompletionTests.cs checks it against every command's --help.
+# /usr/share/bash-completion/completions/iscsi-up (loaded on first use of the command); zsh runs the same
+# code through bashcompinit (packaging/completion/_iscsi-up), so it sticks to what both shells have (no
+# mapfile). tests/Cli.Tests/CompletionTests.cs checks it against every command's --help, in both shells.
+
+# COMPREPLY = the lines compgen prints for these arguments. IFS is set only for that split: zsh's compgen
+# splits -W's word list on IFS itself.
+_iscsi_up_reply() {
+    local lines
+    lines=$(compgen "$@")
+    local IFS=$'\n'
+    # shellcheck disable=SC2206 # split on newlines only, in bash and in zsh's sh emulation alike
+    COMPREPLY=($lines)
+}
 
 _iscsi_up_options() {
     case $1 in
@@ -41,23 +52,23 @@ _iscsi_up() {
     done
 
     if [ -z "$command" ]; then
-        mapfile -t COMPREPLY < <(compgen -W "discover login session logout mount umount node iname daemon --help --version" -- "$cur")
+        _iscsi_up_reply -W "discover login session logout mount umount node iname daemon --help --version" -- "$cur"
         return
     fi
 
     case $prev in
-        -T|--targetname) mapfile -t COMPREPLY < <(compgen -W "$(_iscsi_up_known 2 "$command")" -- "$cur"); return ;;
-        -p|--portal) mapfile -t COMPREPLY < <(compgen -W "$(_iscsi_up_known 1 "$command")" -- "$cur"); return ;;
-        --nbd-device) mapfile -t COMPREPLY < <(compgen -W "auto none $(compgen -G '/dev/nbd*' | grep -E '^/dev/nbd[0-9]+$')" -- "$cur"); return ;;
-        --digest) mapfile -t COMPREPLY < <(compgen -W "none prefer require" -- "$cur"); return ;;
-        --startup) mapfile -t COMPREPLY < <(compgen -W "automatic manual" -- "$cur"); return ;;
-        -t|--type) mapfile -t COMPREPLY < <(compgen -W "xfs ext4" -- "$cur"); return ;;
-        -P|--print-level) mapfile -t COMPREPLY < <(compgen -W "1 2 3" -- "$cur"); return ;;
-        -m|--mount-point) mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
-        --chap-secret-file|--chap-target-secret-file|--fstab|--nbd-unix) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+        -T|--targetname) _iscsi_up_reply -W "$(_iscsi_up_known 2 "$command")" -- "$cur"; return ;;
+        -p|--portal) _iscsi_up_reply -W "$(_iscsi_up_known 1 "$command")" -- "$cur"; return ;;
+        --nbd-device) _iscsi_up_reply -W "auto none $(compgen -G '/dev/nbd*' | grep -E '^/dev/nbd[0-9]+$')" -- "$cur"; return ;;
+        --digest) _iscsi_up_reply -W "none prefer require" -- "$cur"; return ;;
+        --startup) _iscsi_up_reply -W "automatic manual" -- "$cur"; return ;;
+        -t|--type) _iscsi_up_reply -W "xfs ext4" -- "$cur"; return ;;
+        -P|--print-level) _iscsi_up_reply -W "1 2 3" -- "$cur"; return ;;
+        -m|--mount-point) _iscsi_up_reply -d -- "$cur"; return ;;
+        --chap-secret-file|--chap-target-secret-file|--fstab|--nbd-unix) _iscsi_up_reply -f -- "$cur"; return ;;
         -I|--initiator-name|--set|--lun|--login-timeout|--attempts|--nbd-listen|--chap-user|--chap-target-user|--exit-when-idle) return ;;
     esac
-    mapfile -t COMPREPLY < <(compgen -W "$(_iscsi_up_options "$command") --help" -- "$cur")
+    _iscsi_up_reply -W "$(_iscsi_up_options "$command") --help" -- "$cur"
 }
 
 complete -F _iscsi_up iscsi-up

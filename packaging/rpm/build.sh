@@ -58,6 +58,7 @@ done
 cp -p "$repo/packaging/rpm/iscsi-up.tmpfiles.conf" "$sources/iscsi-up.tmpfiles.conf"
 cp -p "$repo/README.md" "$sources/README.md"
 cp -p "$repo/packaging/completion/iscsi-up.bash" "$sources/iscsi-up.bash"
+cp -p "$repo/packaging/completion/_iscsi-up" "$sources/_iscsi-up"
 license_define=()
 for name in LICENSE LICENSE.md LICENSE.txt COPYING; do
   if [ -f "$repo/$name" ]; then

@@ -12,9 +12,31 @@ public static class ErrorReporter
     {
         if (error is AggregateException { InnerExceptions.Count: 1 } aggregate) error = aggregate.InnerExceptions[0];
         var (message, code) = Classify(error);
-        stderr.WriteLine($"iscsi-up: {message}");
+        stderr.WriteLine($"iscsi-up: {OneLine(message)}");
         if (Environment.GetEnvironmentVariable("ISCSI_UP_DEBUG") == "1") stderr.WriteLine(error);
         return code;
+    }
+
+    /// <summary>
+    /// The message with control characters written as escapes (\n, \x1b, ...): an error is one line, and a
+    /// value quoted in it (a name given on the command line, say) cannot forge another line or move the cursor.
+    /// </summary>
+    public static string OneLine(string message)
+    {
+        if (!message.Any(char.IsControl)) return message;
+        var text = new System.Text.StringBuilder(message.Length + 8);
+        foreach (char c in message)
+        {
+            text.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => c <= 0xff ? $"\\x{(int)c:x2}" : $"\\u{(int)c:x4}",
+                _ => c.ToString(),
+            });
+        }
+        return text.ToString();
     }
 
     public static (string Message, int Code) Classify(Exception error) => error switch

@@ -38,6 +38,7 @@ public sealed class BadInputTests
             { "invalid --lun -5: a LUN is a number from 0 to 16383", ["node", "-T", BundledTarget.TargetName, "-p", closed, "--lun", "-5"] },
             { "invalid --nbd-device \"/dev/sda\": use auto, none or /dev/nbdN", ["node", "-T", BundledTarget.TargetName, "-p", closed, "--nbd-device", "/dev/sda"] },
             { $"invalid --nbd-unix {longSocket}: a unix socket path has at most 107 bytes (this one has 130); choose a shorter path", ["node", "-T", BundledTarget.TargetName, "-p", closed, "--nbd-unix", longSocket] },
+            { "invalid target name \"iqn.2026-11.org.example:a\\nforged line \\x1b[2J\": expected iqn.YYYY-MM.reversed.domain[:identifier], eui.<16 hex> or naa.<hex>", [.. login[..2], "iqn.2026-11.org.example:a\nforged line \u001b[2J", .. login[3..]] },
             { "invalid target name \"not-an-iqn\": expected iqn.YYYY-MM.reversed.domain[:identifier], eui.<16 hex> or naa.<hex>", ["node", "-T", "not-an-iqn", "-p", closed, "--startup", "automatic"] },
             { "invalid --lun -5: a LUN is a number from 0 to 16383", ["mount", "-T", BundledTarget.TargetName, "-p", closed, "-m", "/tmp/iscsi-up-never", "--lun", "-5"] },
             { "mount point must be an absolute path, not \"relative\"", ["mount", "-T", BundledTarget.TargetName, "-p", closed, "-m", "relative"] },
@@ -95,6 +96,20 @@ public sealed class BadInputTests
                 Assert.Equal($"iscsi-up: {message}", Assert.Single(result.StderrLines));
             }
         }
+    }
+
+    [Fact]
+    public async Task A_fifo_as_the_initiator_name_file_is_one_line_not_a_hang()
+    {
+        using var cli = new CliRun();
+        Directory.CreateDirectory(cli.ConfigDir);
+        string names = Path.Combine(cli.ConfigDir, "initiatorname.iscsi");
+        MakeFifo(names);
+
+        var result = await cli.RunAsync(TimeSpan.FromSeconds(30), "discover", "-p", $"127.0.0.1:{DiscoverCommandTests.FreePort()}");
+
+        Assert.Equal(7, result.ExitCode);
+        Assert.Equal($"iscsi-up: initiator name file {names} is not a regular file (a FIFO)", Assert.Single(result.StderrLines));
     }
 
     internal static void MakeFifo(string path)

@@ -85,3 +85,26 @@ public sealed partial class LoginOutputTests
     [GeneratedRegex(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d \S")]
     private static partial Regex Timestamp();
 }
+
+/// <summary>Against the real tgtd, whose LUN 0 is its controller and LUN 1 the disk.</summary>
+public sealed class TgtdLoginOutputTests
+{
+    [Fact]
+    public async Task A_lun_that_is_not_a_disk_fails_the_login_in_one_line_without_saying_successful()
+    {
+        await using var tgtd = await IscsiUp.Initiator.Tests.Peers.TgtdTarget.StartAsync();
+        using var cli = new CliRun();
+        string[] login = ["login", "-T", tgtd.TargetName, "-p", tgtd.Portal.ToString(), "-I", IscsiUp.Initiator.Tests.Peers.TgtdTarget.DefaultInitiator, "--nbd-device", "none"];
+
+        var controller = await cli.RunAsync([.. login, "--lun", "0"]);
+        var disk = await cli.RunAsync([.. login, "--lun", "1"]);
+
+        Assert.Equal(7, controller.ExitCode);
+        Assert.DoesNotContain("successful", controller.Stdout);
+        Assert.Equal($"iscsi-up: LUN 0 of target {tgtd.TargetName} is not a disk (SCSI device type: storage array controller); choose a disk LUN with --lun (the target reports LUNs 0, 1)",
+            Assert.Single(controller.StderrLines));
+        Assert.True(disk.ExitCode == 0, disk.ToString());
+        Assert.EndsWith($"Login to [target: {tgtd.TargetName}, portal: {tgtd.Portal},1] successful.\n", disk.Stdout);
+        Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
+    }
+}

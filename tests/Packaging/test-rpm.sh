@@ -96,10 +96,11 @@ units="iscsi-upd.socket iscsi-upd.service iscsi-up.service"
 for path in /usr/bin/iscsi-up /usr/lib/systemd/system/iscsi-up.service /usr/lib/systemd/system/iscsi-upd.service \
             /usr/lib/systemd/system/iscsi-upd.socket /usr/lib/tmpfiles.d/iscsi-up.conf /usr/share/man/man8/iscsi-up.8.gz \
             /etc/iscsi-up /etc/iscsi-up/nodes /etc/iscsi-up/secrets /etc/iscsi-up/initiatorname.iscsi \
-            /run/iscsi-up /usr/share/doc/iscsi-up/README.md /usr/share/bash-completion/completions/iscsi-up; do
+            /run/iscsi-up /usr/share/doc/iscsi-up/README.md /usr/share/bash-completion/completions/iscsi-up \
+            /usr/share/zsh/site-functions/_iscsi-up; do
   contains "$list" "$path" || missing+=" $path"
 done
-check "rpm -qlp lists binary, 3 units, tmpfiles.d, man page, bash completion, /etc/iscsi-up, docs${missing:+ (missing:$missing)}" test -z "$missing"
+check "rpm -qlp lists binary, 3 units, tmpfiles.d, man page, bash and zsh completion, /etc/iscsi-up, docs${missing:+ (missing:$missing)}" test -z "$missing"
 if [ -f LICENSE ] || [ -f LICENSE.md ] || [ -f LICENSE.txt ] || [ -f COPYING ]; then
   check "rpm -qlp lists the license text" contains "$list" /usr/share/licenses/iscsi-up/LICENSE
 else
@@ -164,6 +165,9 @@ check "installed: man page carries version $version" grep -q "^\.TH .*\"iscsi-up
 completion=$ROOT/usr/share/bash-completion/completions/iscsi-up
 check "installed: bash completion -rw-r--r--, completes the commands" \
   bash -c 'test "$(stat -c "%A" "$1")" = -rw-r--r-- && source "$1" && COMP_WORDS=(iscsi-up lo) COMP_CWORD=1 && _iscsi_up && test "${COMPREPLY[*]}" = "login logout"' _ "$completion"
+check "installed: zsh completion -rw-r--r--, #compdef iscsi-up, sources the bash completion" \
+  bash -c 'test "$(stat -c "%A" "$1")" = -rw-r--r-- && head -n 1 "$1" | grep -qx "#compdef iscsi-up" && grep -q "^ *source /usr/share/bash-completion/completions/iscsi-up$" "$1"' \
+  _ "$ROOT/usr/share/zsh/site-functions/_iscsi-up"
 
 # The NativeAOT executable runs from any path, without a .NET runtime.
 bin=$ROOT/usr/bin/iscsi-up

@@ -38,8 +38,8 @@ public static partial class InitiatorName
 
     public static string? ReadFile(string path)
     {
-        if (!File.Exists(path)) return null;
-        foreach (var line in File.ReadLines(path))
+        if (SmallFile.KindOf(path) is null) return null;
+        foreach (var line in SmallFile.ReadText(path, "initiator name file").Split('\n'))
         {
             var text = line.Trim();
             if (text.StartsWith("InitiatorName=", StringComparison.Ordinal)) return text["InitiatorName=".Length..].Trim();

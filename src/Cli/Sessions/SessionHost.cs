@@ -159,6 +159,11 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         {
             if (!luns.Contains(wanted))
                 throw new UserError($"target {session.TargetName} has no LUN {wanted} for this initiator (it reports: {(luns.Count == 0 ? "none" : string.Join(", ", luns))})");
+            // A controller or tape LUN would fail later with an obscure SCSI error: say what it is instead.
+            var inquiry = await ScsiDisk.ProbeAsync(session, wanted, ct).ConfigureAwait(false);
+            if (inquiry is not { PeripheralQualifier: 0, DeviceType: InquiryData.DirectAccessBlockDevice })
+                throw new UserError($"LUN {wanted} of target {session.TargetName} is not a disk ({(inquiry.PeripheralQualifier == 0 ? $"SCSI device type: {inquiry.DeviceTypeName}" : "no device connected")}); " +
+                                    $"choose a disk LUN with --lun (the target reports LUNs {string.Join(", ", luns)})");
             return await ScsiDisk.OpenAsync(session, wanted, ct).ConfigureAwait(false);
         }
         foreach (int candidate in luns)
