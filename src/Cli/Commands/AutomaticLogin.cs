@@ -14,6 +14,7 @@ public static class AutomaticLogin
 {
     public static async Task<int> RunAsync(int attempts, CancellationToken ct)
     {
+        await WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false);
         var nodes = NodeRecord.LoadAll().Where(n => n.Startup == NodeRecord.Automatic).ToArray();
         if (nodes.Length == 0)
         {

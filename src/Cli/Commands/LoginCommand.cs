@@ -66,7 +66,12 @@ public static class LoginCommand
                 Timeout = TimeSpan.FromSeconds(result.GetValue(timeout)),
             };
             string? device = result.GetValue(nbdDevice);
-            var export = new ExportRequest(result.GetValue(nbdListen), result.GetValue(nbdUnix), device == "none" ? null : device);
+            var export = new ExportRequest(result.GetValue(nbdListen), result.GetValue(nbdUnix), device == "none" ? null : device)
+            {
+                // The node's kernel-device timeouts (node --nbd-timeout/--nbd-dead-timeout) apply to every login of it.
+                NbdTimeouts = Config.NodeRecord.Load(Path.Combine(Config.NodeRecord.NodesDir, Config.NodeRecord.FileName(options.TargetName!, where.ToString())))?.NbdTimeouts
+                              ?? Initiator.Nbd.Kernel.KernelNbdTimeouts.Default,
+            };
             int exposures = (export.NbdListen is null ? 0 : 1) + (export.NbdUnix is null ? 0 : 1) + (device is null ? 0 : 1);
             if (exposures > 1) throw new UserError("choose one of --nbd-device, --nbd-listen and --nbd-unix");
             if (exposures == 0) export = export with { NbdDevice = "auto" }; // the contract: a kernel device by default

@@ -21,12 +21,20 @@ public static class NodeCommand
         var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN)" };
         var nbdDevice = new Option<string?>("--nbd-device") { Description = "After login: auto (a free /dev/nbdX, the default), /dev/nbdN, or none (hold the session only)" };
         var nbdUnix = new Option<string?>("--nbd-unix") { Description = "After login: serve the LUN on this NBD unix socket instead of a kernel device" };
+        var nbdTimeout = new Option<int?>("--nbd-timeout")
+        {
+            Description = $"Kernel device: seconds before a request the daemon never answered (it died) is sent again to its successor (default {Initiator.Nbd.Kernel.KernelNbdTimeouts.DefaultRequestSeconds})",
+        };
+        var nbdDeadTimeout = new Option<int?>("--nbd-dead-timeout")
+        {
+            Description = $"Kernel device: seconds I/O waits for a new daemon when the daemon is gone, before it fails (default {Initiator.Nbd.Kernel.KernelNbdTimeouts.DefaultDeadConnectionSeconds})",
+        };
         var noChap = new Option<bool>("--no-chap") { Description = "Remove the node's CHAP credentials (and its secret files)" };
         var delete = new Option<bool>("--delete") { Description = "Forget the node (its secret files too)" };
         var chap = new ChapOptions(discovery: false);
         var command = new Command("node", "List remembered nodes, or create, change (startup, LUN, CHAP) or delete one")
         {
-            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete,
+            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, nbdTimeout, nbdDeadTimeout, noChap, delete,
         };
         chap.AddTo(command);
         command.SetAction(result =>
@@ -37,12 +45,15 @@ public static class NodeCommand
             var credentials = chap.Read(result);
             bool changes = result.GetValue(startup) is not null || result.GetValue(lun) is not null || credentials is not null
                            || result.GetValue(noChap) || result.GetValue(delete) || result.GetValue(initiator) is not null
-                           || result.GetValue(nbdDevice) is not null || result.GetValue(nbdUnix) is not null;
+                           || result.GetValue(nbdDevice) is not null || result.GetValue(nbdUnix) is not null
+                           || result.GetValue(nbdTimeout) is not null || result.GetValue(nbdDeadTimeout) is not null;
             if (changes)
             {
                 if (name is null) throw new UserError("changing a node needs -T IQN (and -p PORTAL when the target has several)");
                 if (credentials is not null && result.GetValue(noChap)) throw new UserError("choose --chap-user/--chap-secret-file or --no-chap");
                 if (result.GetValue(nbdDevice) is not null && result.GetValue(nbdUnix) is not null) throw new UserError("choose --nbd-device or --nbd-unix");
+                if (new Initiator.Nbd.Kernel.KernelNbdTimeouts(result.GetValue(nbdTimeout) ?? 1, result.GetValue(nbdDeadTimeout) ?? 1).Problem is { } bad)
+                    throw new UserError(bad);
                 if (matches.Length == 0)
                 {
                     if (result.GetValue(delete)) throw new UserError($"no node record for {name}{(where is null ? "" : $" at {where}")}", ExitCodes.NoObjectsFound);
@@ -69,6 +80,8 @@ public static class NodeCommand
                         Initiator = result.GetValue(initiator) is { } iqn ? InitiatorName.Validate(iqn, "initiator name") : node.Initiator,
                         NbdDevice = result.GetValue(nbdUnix) is not null ? null : result.GetValue(nbdDevice) ?? node.NbdDevice,
                         NbdUnix = result.GetValue(nbdDevice) is not null ? null : result.GetValue(nbdUnix) is { } path ? Path.GetFullPath(path) : node.NbdUnix,
+                        NbdTimeout = result.GetValue(nbdTimeout) ?? node.NbdTimeout,
+                        NbdDeadTimeout = result.GetValue(nbdDeadTimeout) ?? node.NbdDeadTimeout,
                     };
                     if (credentials is not null || result.GetValue(noChap)) changed = changed.WithChap(credentials);
                     changed.Save();
@@ -90,5 +103,7 @@ public static class NodeCommand
         $"{node.Portal} {node.Target} lun {node.Lun?.ToString(CultureInfo.InvariantCulture) ?? "auto"} startup={node.Startup}" +
         (node.ChapUser is null ? "" : $" chap={node.ChapUser}{(node.ChapTargetUser is null && node.ChapTargetSecretFile is null ? "" : " (mutual)")}") +
         (node.NbdUnix is not null ? $" nbd-unix={node.NbdUnix}" : node.NbdDevice is null ? "" : $" nbd-device={node.NbdDevice}") +
+        (node.NbdTimeout is { } timeout ? $" nbd-timeout={timeout}" : "") +
+        (node.NbdDeadTimeout is { } dead ? $" nbd-dead-timeout={dead}" : "") +
         (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}");
 }

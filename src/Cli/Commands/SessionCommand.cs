@@ -9,8 +9,9 @@ public static class SessionCommand
     public static Command Create()
     {
         var command = new Command("session", "List active sessions: id, portal, target, LUN, device, state");
-        command.SetAction(_ =>
+        command.SetAction(async (_, ct) =>
         {
+            await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false);
             var sessions = SessionRecord.LoadAll();
             if (sessions.Count == 0)
             {
@@ -18,9 +19,15 @@ public static class SessionCommand
                 return ExitCodes.NoObjectsFound;
             }
             foreach (var s in sessions)
-                Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {s.Lun} {s.Device} {Format.Size(s.CapacityBytes)} {s.State}");
+                Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {s.Lun} {s.Device} {Format.Size(s.CapacityBytes)} {s.State}{WaitNote(s)}");
             return ExitCodes.Success;
         });
         return command;
     }
+
+    /// <summary>For a device waiting for a daemon: how long its I/O is still held.</summary>
+    private static string WaitNote(SessionRecord s) =>
+        !s.Waiting ? ""
+        : s.LeftAt > 0 ? $" (I/O held {SessionAdoption.SecondsLeft(s, DateTimeOffset.UtcNow)} s more for the next daemon)"
+        : $" (its daemon pid {s.Pid} died; I/O held up to {s.NbdDeadTimeout} s for the next daemon)";
 }

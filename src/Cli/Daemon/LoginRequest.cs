@@ -1,3 +1,4 @@
+using IscsiUp.Initiator.Nbd.Kernel;
 using System.Text.Json.Serialization;
 using IscsiUp.Cli.Sessions;
 using IscsiUp.Initiator.Login;
@@ -19,6 +20,8 @@ public sealed record LoginRequest
     public string? NbdDevice { get; init; }
     public string? NbdListen { get; init; }
     public string? NbdUnix { get; init; }
+    public int NbdTimeoutSeconds { get; init; } = KernelNbdTimeouts.DefaultRequestSeconds;
+    public int NbdDeadTimeoutSeconds { get; init; } = KernelNbdTimeouts.DefaultDeadConnectionSeconds;
     public DigestMode Digest { get; init; }
     public int TimeoutSeconds { get; init; } = 15;
     public string? ChapUser { get; init; }
@@ -35,6 +38,8 @@ public sealed record LoginRequest
         NbdDevice = export.NbdDevice,
         NbdListen = export.NbdListen,
         NbdUnix = export.NbdUnix is { } path ? System.IO.Path.GetFullPath(path) : null,
+        NbdTimeoutSeconds = export.NbdTimeouts.RequestSeconds,
+        NbdDeadTimeoutSeconds = export.NbdTimeouts.DeadConnectionSeconds,
         Digest = options.HeaderDigest,
         TimeoutSeconds = (int)options.Timeout.TotalSeconds,
         ChapUser = options.Chap?.User,
@@ -44,7 +49,10 @@ public sealed record LoginRequest
     };
 
     [JsonIgnore]
-    public ExportRequest Export => new(NbdListen, NbdUnix, NbdDevice);
+    public ExportRequest Export => new(NbdListen, NbdUnix, NbdDevice)
+    {
+        NbdTimeouts = new KernelNbdTimeouts(NbdTimeoutSeconds, NbdDeadTimeoutSeconds),
+    };
 
     public LoginOptions ToOptions() => new()
     {
