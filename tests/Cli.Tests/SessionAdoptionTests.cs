@@ -96,6 +96,49 @@ public sealed class SessionAdoptionTests : IDisposable
     }
 
     [Fact]
+    public async Task A_mounted_block_device_is_in_use_and_an_unmounted_one_is_not()
+    {
+        // A real block device (a loop device standing in for /dev/nbdX, which this kernel lacks): the exclusive
+        // open that a mount blocks is what tells a stopping daemon to hand the device over instead of detaching it.
+        string image = Path.Combine(_root, "disk.img");
+        await using (var file = File.Create(image)) file.SetLength(64L << 20);
+        Assert.Equal(0, await RunAsync("mkfs.ext4", "-q", image));
+        string loop = (await OutputAsync("losetup", "-f", "--show", image)).Trim();
+        string mountPoint = Directory.CreateDirectory(Path.Combine(_root, "mnt")).FullName;
+        Directory.CreateDirectory(Path.Combine(_root, "dev"));
+        File.CreateSymbolicLink(Path.Combine(_root, "dev", "nbd8"), loop);
+        try
+        {
+            Assert.False(_sysfs.IsInUse(8));
+            Assert.Equal(0, await RunAsync("mount", loop, mountPoint));
+            try { Assert.True(_sysfs.IsInUse(8)); }
+            finally { await RunAsync("umount", mountPoint); }
+            Assert.False(_sysfs.IsInUse(8));
+        }
+        finally
+        {
+            await RunAsync("losetup", "-d", loop);
+        }
+    }
+
+    private static async Task<int> RunAsync(string program, params string[] args)
+    {
+        using var process = System.Diagnostics.Process.Start(program, args);
+        await process.WaitForExitAsync();
+        return process.ExitCode;
+    }
+
+    private static async Task<string> OutputAsync(string program, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(program, args) { RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        string output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.Equal(0, process.ExitCode);
+        return output;
+    }
+
+    [Fact]
     public async Task A_successor_refuses_a_changed_lun_and_accepts_the_same_one_up_to_the_kernel_reattach()
     {
         await using var target = await BundledTarget.StartAsync();

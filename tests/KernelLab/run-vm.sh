@@ -76,6 +76,7 @@ rm -rf "$results/systemd"
     printf 'export LAB_BOOT=%q\n' "$boot"
     [[ -n $persist ]] && printf 'export LAB_PERSIST=%q\n' /lab/persist
     [[ -n ${LAB_RPM:-} ]] && printf 'export LAB_RPM=%q\n' "$LAB_RPM"
+    [[ -n ${LAB_RPM_NEXT:-} ]] && printf 'export LAB_RPM_NEXT=%q\n' "$LAB_RPM_NEXT"
     printf 'LAB_TIMEOUT=%q\n' "$guest_timeout"
 } > "$results/guest.env"
 

@@ -33,13 +33,13 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
 
     public Task<int> HandleAsync(ControlRequest request, ControlConnection client, CancellationToken daemonStop) => request switch
     {
-        { Op: ControlRequest.LoginOp, Login: { } login } => LoginAsync(login, client, daemonStop),
+        { Op: ControlRequest.LoginOp, Login: { } login } => LoginAsync(login, client),
         { Op: ControlRequest.LogoutOp, Session: { } id } => LogoutAsync(id, client),
         { Op: ControlRequest.PingOp } => Task.FromResult(ExitCodes.Success),
         _ => Fail(client, $"iscsi-up: the daemon does not know the request \"{request.Op}\"", ExitCodes.InvalidArgument),
     };
 
-    private async Task<int> LoginAsync(LoginRequest request, ControlConnection client, CancellationToken daemonStop)
+    private async Task<int> LoginAsync(LoginRequest request, ControlConnection client)
     {
         var portal = CommonOptions.ParsePortal(request.Portal);
         HeldSession? held = null;
@@ -51,7 +51,9 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
                 refusal = $"iscsi-up: session {(existing.Host?.Record is { } record ? $"[{record.Id}] " : "")}to {request.Target} at {portal} already exists";
             else
             {
-                held = new HeldSession(request.Target, portal.ToString(), CancellationTokenSource.CreateLinkedTokenSource(daemonStop));
+                // Not linked to the daemon's stop: StopAllAsync stops each session itself, after telling it that this
+                // is the daemon stopping (a device in use is then handed over, not detached).
+                held = new HeldSession(request.Target, portal.ToString(), new CancellationTokenSource());
                 _sessions.Add(held);
             }
         }
@@ -158,9 +160,10 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
     {
         foreach (var record in SessionRecord.LoadAll().Where(r => r.Waiting))
         {
+            if (daemonStop.IsCancellationRequested) break;
             var portal = CommonOptions.ParsePortal(record.Portal);
             var node = Config.NodeRecord.Load(Path.Combine(Config.NodeRecord.NodesDir, Config.NodeRecord.FileName(record.Target, record.Portal)));
-            var held = new HeldSession(record.Target, portal.ToString(), CancellationTokenSource.CreateLinkedTokenSource(daemonStop));
+            var held = new HeldSession(record.Target, portal.ToString(), new CancellationTokenSource()); // stopped by StopAllAsync, as in LoginAsync
             lock (_gate)
             {
                 if (_retired) return;
