@@ -75,6 +75,7 @@ public static class LoginCommand
             int exposures = (export.NbdListen is null ? 0 : 1) + (export.NbdUnix is null ? 0 : 1) + (device is null ? 0 : 1);
             if (exposures > 1) throw new UserError("choose one of --nbd-device, --nbd-listen and --nbd-unix");
             if (exposures == 0) export = export with { NbdDevice = "auto" }; // the contract: a kernel device by default
+            await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false); // a device left by a dead daemon: take it over first
             if (SessionRecord.LoadAll().FirstOrDefault(s => s.Target == options.TargetName && s.Portal == where.ToString()) is { } existing)
                 throw new UserError($"session [{existing.Id}] to {options.TargetName} at {where} already exists", ExitCodes.SessionExists);
 

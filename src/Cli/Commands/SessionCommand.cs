@@ -11,7 +11,6 @@ public static class SessionCommand
         var command = new Command("session", "List active sessions: id, portal, target, LUN, device, state");
         command.SetAction(async (_, ct) =>
         {
-            await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false);
             var sessions = SessionRecord.LoadAll();
             if (sessions.Count == 0)
             {
@@ -20,6 +19,7 @@ public static class SessionCommand
             }
             foreach (var s in sessions)
                 Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {s.Lun} {s.Device} {Format.Size(s.CapacityBytes)} {s.State}{WaitNote(s)}");
+            await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false); // shown as found, then taken over
             return ExitCodes.Success;
         });
         return command;
