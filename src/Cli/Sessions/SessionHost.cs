@@ -103,9 +103,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                                  $"its I/O waits up to {export.NbdTimeouts.DeadConnectionSeconds} s for it (nbd dead-connection timeout)");
             }
             await exposure.StopAsync().ConfigureAwait(false);
-            // The device is detached (or drained and left waiting): everything the kernel wrote was acknowledged by the target. What is left is
-            // its cache flush and the logout, which must not hold up a shutdown for the whole replacement timeout
-            // when the target has gone away first.
+            // The device is detached (or drained and left waiting): every write we answered was acknowledged by the
+            // target. What is left is its cache flush and the logout, which must not hold up a shutdown for the whole
+            // replacement timeout when the target has gone away first.
             using var budget = new CancellationTokenSource(StopBudget);
             try { await disk.SynchronizeCacheAsync(budget.Token).ConfigureAwait(false); }
             catch (IOException e) { Console.Error.WriteLine($"iscsi-up: warning: {e.Message}"); }
@@ -136,6 +136,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         lock (RecordGate)
         {
             if (_record is null || _record.State == state || !File.Exists(_record.FilePath)) return;
+            if (_record.State == SessionRecord.HandOver) return; // left for the next daemon: a late recovery event must not hide that
             _record = _record with { State = state, LeftAt = leftAt };
             _record.Save();
         }
