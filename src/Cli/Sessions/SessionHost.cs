@@ -126,6 +126,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         }
         finally
         {
+            // Stopped between reattaching a device and recording it (a takeover cut short): the device is in use
+            // and its old record still names it, so leave it for the next daemon rather than detach it.
+            if (!leftWaiting && HandOverOnStop && await exposure.HandOverIfInUseAsync().ConfigureAwait(false)) leftWaiting = true;
             if (!leftWaiting) lock (RecordGate) _record?.Delete();
             await session.DisposeAsync().ConfigureAwait(false);
         }
