@@ -302,3 +302,68 @@ write_and_verify() {
     check_payload "$dir"
     run umount "$dir"
 }
+
+# --- a checksummed writer (the filesystem under load while its daemon or target goes away) -----
+
+WRITER=
+# start_writer DIR: in the background, 256 KiB random files DIR/fN written with conv=fsync until
+# stop_writer; each file's sha256 goes to /tmp/writer.manifest, each failure to /tmp/writer.err.
+start_writer() {
+    rm -f /tmp/writer.stop /tmp/writer.err /tmp/writer.manifest /tmp/writer.count
+    touch /tmp/writer.err
+    mkdir -p "$1"
+    _writer "$1" &
+    WRITER=$!
+}
+
+_writer() {
+    local i=0
+    while [[ ! -e /tmp/writer.stop ]]; do
+        i=$((i + 1))
+        head -c 256K /dev/urandom > /tmp/chunk
+        if dd if=/tmp/chunk of="$1/f$i" bs=256K conv=fsync status=none 2>> /tmp/writer.err; then
+            echo "$(sha256sum < /tmp/chunk | cut -d' ' -f1)  f$i" >> /tmp/writer.manifest
+        else
+            echo "write of f$i failed at $(date +%T)" >> /tmp/writer.err
+        fi
+        echo "$i" > /tmp/writer.count
+    done
+}
+
+# written: how many files the writer has finished (written or failed).
+written() { cat /tmp/writer.count 2> /dev/null || echo 0; }
+
+# writer_progress N SECONDS WHAT: the writer finishes N more files within SECONDS.
+writer_progress() {
+    local from deadline=$((SECONDS + $2)) t=$SECONDS
+    from=$(written)
+    until (($(written) >= from + $1)); do
+        if ((SECONDS >= deadline)) || ! kill -0 "$WRITER" 2> /dev/null; then
+            note "writer: $(written) files; errors: $(head -n 5 /tmp/writer.err | tr '\n' '|')"
+            fail "the writer did not finish $1 more files $3 within $2 s"
+        fi
+        sleep 0.5
+    done
+    note "writer: $(written) files, $3 ($1 more in $((SECONDS - t)) s)"
+}
+
+# stop_writer DIR DEVICE: stop the writer; it saw no error, and every file reads back from DEVICE
+# (caches dropped) with its checksum.
+stop_writer() {
+    touch /tmp/writer.stop
+    wait "$WRITER" || fail "the writer exited with $?"
+    [[ ! -s /tmp/writer.err ]] || fail "the writer saw errors: $(head -n 5 /tmp/writer.err)"
+    drop_caches "$2"
+    (cd "$1" && sha256sum --quiet -c /tmp/writer.manifest) || fail "files in $1 differ from what the writer wrote"
+    note "$(wc -l < /tmp/writer.manifest) files read back with their checksums"
+}
+
+# assert_no_io_errors DEVICE WHAT: since the scenario started, dmesg has no I/O error for DEVICE and
+# its XFS reported no error and did not shut down.
+assert_no_io_errors() {
+    local log dev=${1#/dev/}
+    log=$(dmesg | tail -n +"$((lab_dmesg_lines + 1))")
+    printf '%s\n' "$log" | grep -E "nbd|XFS" | tail -n 40 | sed 's/^/  dmesg| /'
+    ! grep -qE "I/O error, dev $dev|Buffer I/O error on dev $dev" <<< "$log" || fail "dmesg has I/O errors for $1 ($2)"
+    ! grep -qiE "XFS \($dev\).*(shutting down|shut down|metadata I/O error|log I/O error|Corruption)" <<< "$log" || fail "XFS on $1 reported an error or shut down ($2)"
+}

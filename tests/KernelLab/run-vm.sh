@@ -77,6 +77,7 @@ rm -rf "$results/systemd"
     [[ -n $persist ]] && printf 'export LAB_PERSIST=%q\n' /lab/persist
     [[ -n ${LAB_RPM:-} ]] && printf 'export LAB_RPM=%q\n' "$LAB_RPM"
     [[ -n ${LAB_DEB:-} ]] && printf 'export LAB_DEB=%q\n' "$LAB_DEB"
+    [[ -n ${LAB_RPM_NEXT:-} ]] && printf 'export LAB_RPM_NEXT=%q\n' "$LAB_RPM_NEXT"
     printf 'LAB_TIMEOUT=%q\n' "$guest_timeout"
 } > "$results/guest.env"
 

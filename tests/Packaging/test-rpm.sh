@@ -124,8 +124,9 @@ check "scripts: %post presets the socket, the daemon and the boot unit" grep -q 
 check "scripts: %post creates /run/iscsi-up (systemd-tmpfiles)" \
   grep -q 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/iscsi-up.conf' <<<"$scripts"
 check "scripts: %preun disables and stops the units on removal" grep -q "disable --now $units" <<<"$scripts"
-check "scripts: %postun reloads systemd, restarts nothing" \
-  bash -c 'grep -q "daemon-reload" <<<"$1" && ! grep -qE "try-restart|restart iscsi" <<<"$1"' _ "$(q '%{POSTUN}')"
+check "scripts: %postun reloads systemd and, on upgrade only, try-restarts iscsi-upd.service (and no other unit)" \
+  bash -c 'grep -q "daemon-reload" <<<"$1" && grep -qE "\[ \\\$1 -ge 1 \]" <<<"$1" \
+           && [ "$(grep -oE "try-restart [^>|]*" <<<"$1" | sed "s/ *$//")" = "try-restart iscsi-upd.service" ]' _ "$(q '%{POSTUN}')"
 bad_syntax=""
 for tag in POSTIN PREUN POSTUN; do q "%{$tag}" | sh -n 2>/dev/null || bad_syntax+=" $tag"; done
 check "scripts: %post, %preun, %postun are valid sh${bad_syntax:+ (bad:$bad_syntax)}" test -z "$bad_syntax"
@@ -156,6 +157,8 @@ check "installed: initiatorname.iscsi not shipped (%ghost)" test ! -e "$ROOT/etc
 check "installed: tmpfiles.d creates /run/iscsi-up 0700 root" \
   grep -qxE 'd[[:space:]]+/run/iscsi-up[[:space:]]+0700[[:space:]]+root[[:space:]]+root[[:space:]]+-' "$ROOT/usr/lib/tmpfiles.d/iscsi-up.conf"
 check "installed: iscsi-upd.service runs /usr/bin/iscsi-up daemon" grep -qx 'ExecStart=/usr/bin/iscsi-up daemon' "$ROOT/usr/lib/systemd/system/iscsi-upd.service"
+check "installed: iscsi-upd.service restarts a daemon that died (Restart=on-failure, RestartSec of a few seconds)" \
+  bash -c 'grep -qx "Restart=on-failure" "$1" && [ "$(sed -n "s/^RestartSec=\([0-9]*\)s\?$/\1/p" "$1")" -le 5 ]' _ "$ROOT/usr/lib/systemd/system/iscsi-upd.service"
 check "installed: iscsi-up.service runs /usr/bin/iscsi-up login --automatic" \
   grep -qx 'ExecStart=/usr/bin/iscsi-up login --automatic' "$ROOT/usr/lib/systemd/system/iscsi-up.service"
 check "installed: iscsi-upd.socket listens on /run/iscsi-up/control.sock, mode 0600" \

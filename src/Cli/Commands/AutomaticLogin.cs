@@ -14,6 +14,7 @@ public static class AutomaticLogin
 {
     public static async Task<int> RunAsync(int attempts, NodeDefaults defaults, CancellationToken ct)
     {
+        await WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false);
         var problems = new StringWriter();
         var nodes = NodeRecord.LoadAll(problems).Where(n => n.Startup == NodeRecord.Automatic).ToArray();
         Console.Error.Write(problems.ToString());

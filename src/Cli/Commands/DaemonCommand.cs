@@ -56,6 +56,7 @@ public static class DaemonCommand
             var serving = server.RunAsync(stopServing.Token);
             log.WriteLine($"iscsi-up: daemon (pid {Environment.ProcessId}) answering on {path}{(activated is null ? "" : " (socket activation)")}");
             SystemdNotify.Send("READY=1\nSTATUS=0 session(s)");
+            daemon.AdoptWaitingDevices(ct); // devices a daemon before us left in use: reattach them
 
             await WaitForStopAsync(daemon, server, idleSeconds, ct).ConfigureAwait(false);
 

@@ -65,6 +65,7 @@ public static class MountCommand
             {
                 ChapUser = known?.ChapUser, ChapSecretFile = known?.ChapSecretFile,
                 ChapTargetUser = known?.ChapTargetUser, ChapTargetSecretFile = known?.ChapTargetSecretFile,
+                NbdTimeout = known?.NbdTimeout, NbdDeadTimeout = known?.NbdDeadTimeout,
             };
             (credentials is null ? node : node.WithChap(credentials)).Save();
             Console.WriteLine($"{(outcome.Formatted ? "Formatted" : "Kept the existing")} {outcome.FsType} filesystem UUID={outcome.Uuid} on {outcome.Device}");

@@ -25,6 +25,14 @@ public static class NodeCommand
             HelpName = "auto|/dev/nbdN|none",
         };
         var nbdUnix = new Option<string?>("--nbd-unix") { Description = "After login: serve the LUN on this NBD unix socket instead of a kernel device", HelpName = "PATH" };
+        var nbdTimeout = new Option<int?>("--nbd-timeout")
+        {
+            Description = $"Kernel device: seconds before a request the daemon never answered (it died) is sent again to its successor (default {Initiator.Nbd.Kernel.KernelNbdTimeouts.DefaultRequestSeconds})",
+        };
+        var nbdDeadTimeout = new Option<int?>("--nbd-dead-timeout")
+        {
+            Description = $"Kernel device: seconds I/O waits for a new daemon when the daemon is gone, before it fails (default {Initiator.Nbd.Kernel.KernelNbdTimeouts.DefaultDeadConnectionSeconds})",
+        };
         var noChap = new Option<bool>("--no-chap") { Description = "Remove the node's CHAP credentials (and its secret files)" };
         var delete = new Option<bool>("--delete") { Description = "Forget the node (its secret files too)" };
         var chap = new ChapOptions(discovery: false);
@@ -32,7 +40,7 @@ public static class NodeCommand
         var timeouts = new TimeoutOptions();
         var command = new Command("node", "List remembered nodes, or create, change (startup, LUN, CHAP) or delete one")
         {
-            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, noChap, delete, json,
+            target, portal, initiator, startup, lun, nbdDevice, nbdUnix, nbdTimeout, nbdDeadTimeout, noChap, delete, json,
         };
         chap.AddTo(command);
         timeouts.AddTo(command);
@@ -49,13 +57,16 @@ public static class NodeCommand
             var matches = NodeRecord.LoadAll(Console.Error).Where(n => (name is null || n.Target == name) && (where is null || n.Portal == where)).ToArray();
             bool changes = waits != SessionTimeouts.Default || result.GetValue(startup) is not null || newLun is not null || credentials is not null
                            || result.GetValue(noChap) || result.GetValue(delete) || initiatorName is not null
-                           || device is not null || unixPath is not null;
+                           || device is not null || unixPath is not null
+                           || result.GetValue(nbdTimeout) is not null || result.GetValue(nbdDeadTimeout) is not null;
             if (changes)
             {
                 if (name is null) throw new UserError("changing a node needs -T IQN (and -p PORTAL when the target has several)");
                 if (credentials is not null && result.GetValue(noChap)) throw new UserError("choose --chap-user/--chap-secret-file or --no-chap");
                 if (device is not null && unixPath is not null) throw new UserError("choose --nbd-device or --nbd-unix");
                 if (matches.Length == 0 && result.GetValue(delete) && where is not null && DeleteBroken(name, where)) return ExitCodes.Success;
+                if (new Initiator.Nbd.Kernel.KernelNbdTimeouts(result.GetValue(nbdTimeout) ?? 1, result.GetValue(nbdDeadTimeout) ?? 1).Problem is { } bad)
+                    throw new UserError(bad);
                 if (matches.Length == 0)
                 {
                     if (result.GetValue(delete)) throw new UserError($"no node record for {name}{(where is null ? "" : $" at {where}")}", ExitCodes.NoObjectsFound);
@@ -84,6 +95,8 @@ public static class NodeCommand
                         NbdDevice = unixPath is not null ? null : device ?? node.NbdDevice,
                         NbdUnix = device is not null ? null : unixPath ?? node.NbdUnix,
                         Timeouts = waits.Or(node.Timeouts),
+                        NbdTimeout = result.GetValue(nbdTimeout) ?? node.NbdTimeout,
+                        NbdDeadTimeout = result.GetValue(nbdDeadTimeout) ?? node.NbdDeadTimeout,
                     };
                     if (credentials is not null || result.GetValue(noChap)) changed = changed.WithChap(credentials);
                     changed.Save();
@@ -121,14 +134,16 @@ public static class NodeCommand
         $"{node.Portal} {node.Target} lun {node.Lun?.ToString(CultureInfo.InvariantCulture) ?? "auto"} startup={node.Startup}" +
         (node.ChapUser is null ? "" : $" chap={node.ChapUser}{(node.ChapTargetUser is null && node.ChapTargetSecretFile is null ? "" : " (mutual)")}") +
         (node.NbdUnix is not null ? $" nbd-unix={node.NbdUnix}" : node.NbdDevice is null ? "" : $" nbd-device={node.NbdDevice}") +
+        (node.NbdTimeout is { } timeout ? $" nbd-timeout={timeout}" : "") +
+        (node.NbdDeadTimeout is { } dead ? $" nbd-dead-timeout={dead}" : "") +
         (node.MountPoint is null ? "" : $" mount={node.MountPoint} {node.FsType}") +
         string.Concat(node.Timeouts.Entries.Where(e => e.Value is not null).Select(e => $" {e.Key[(e.Key.LastIndexOf('.') + 1)..]}={e.Value}"));
 }
 
 /// <summary>A node record as `node --json` shows it: what it logs in with, never a secret.</summary>
 public sealed record NodeView(string Target, string Portal, string Initiator, int? Lun, string Startup, string? ChapUser, bool MutualChap,
-    string? NbdDevice, string? NbdUnix, string? MountPoint, string? FsType)
+    string? NbdDevice, string? NbdUnix, int? NbdTimeout, int? NbdDeadTimeout, string? MountPoint, string? FsType)
 {
     public static NodeView From(NodeRecord n) => new(n.Target, n.Portal, n.Initiator, n.Lun, n.Startup, n.ChapUser,
-        n.ChapTargetSecretFile is not null, n.NbdDevice, n.NbdUnix, n.MountPoint, n.FsType);
+        n.ChapTargetSecretFile is not null, n.NbdDevice, n.NbdUnix, n.NbdTimeout, n.NbdDeadTimeout, n.MountPoint, n.FsType);
 }

@@ -34,7 +34,8 @@ public static class SessionCommand
             if (detail == 0 && !result.GetValue(json))
             {
                 foreach (var s in sessions)
-                    Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {s.Lun} {s.Device} {Format.Size(s.CapacityBytes)} {s.State}");
+                    Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {s.Lun} {s.Device} {Format.Size(s.CapacityBytes)} {s.State}{WaitNote(s)}");
+                await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false); // shown as found, then taken over
                 return ExitCodes.Success;
             }
             var details = new List<SessionDetails>();
@@ -60,4 +61,10 @@ public static class SessionCommand
         catch (Exception e) when (e is UserError or IOException or JsonException or System.Net.Sockets.SocketException) { }
         return SessionDetails.From(record);
     }
+
+    /// <summary>For a device waiting for a daemon: how long its I/O is still held.</summary>
+    private static string WaitNote(SessionRecord s) =>
+        !s.Waiting ? ""
+        : s.LeftAt > 0 ? $" (I/O held {SessionAdoption.SecondsLeft(s, DateTimeOffset.UtcNow)} s more for the next daemon)"
+        : $" (its daemon pid {s.Pid} died; I/O held up to {s.NbdDeadTimeout} s for the next daemon)";
 }

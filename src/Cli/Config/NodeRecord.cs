@@ -1,3 +1,4 @@
+using IscsiUp.Initiator.Nbd.Kernel;
 using System.Globalization;
 using System.Text;
 
@@ -26,8 +27,17 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
     /// <summary>Command timeout, abort and LU reset timeouts, replacement timeout (unset: the defaults).</summary>
     public SessionTimeouts Timeouts { get; init; } = SessionTimeouts.Default;
 
+    /// <summary>Kernel device: seconds before an unanswered request is sent again on a new socket (node.nbd_timeout).</summary>
+    public int? NbdTimeout { get; init; }
+    /// <summary>Kernel device: seconds I/O waits for a new daemon after the old one is gone (node.nbd_dead_timeout).</summary>
+    public int? NbdDeadTimeout { get; init; }
+
+    public KernelNbdTimeouts NbdTimeouts =>
+        new(NbdTimeout ?? KernelNbdTimeouts.DefaultRequestSeconds, NbdDeadTimeout ?? KernelNbdTimeouts.DefaultDeadConnectionSeconds);
+
     public Sessions.ExportRequest Export =>
-        NbdUnix is not null ? new(null, NbdUnix, null) : new(null, null, NbdDevice is "none" ? null : NbdDevice ?? "auto");
+        (NbdUnix is not null ? new Sessions.ExportRequest(null, NbdUnix, null) : new Sessions.ExportRequest(null, null, NbdDevice is "none" ? null : NbdDevice ?? "auto"))
+            with { NbdTimeouts = NbdTimeouts };
 
     public const string Automatic = "automatic";
     public const string Manual = "manual";
@@ -57,6 +67,8 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
             .Append("node.fstype=").Append(FsType ?? "").Append('\n')
             .Append("node.nbd_device=").Append(NbdDevice ?? "").Append('\n')
             .Append("node.nbd_unix=").Append(NbdUnix ?? "").Append('\n')
+            .Append("node.nbd_timeout=").Append(NbdTimeout?.ToString(CultureInfo.InvariantCulture) ?? "").Append('\n')
+            .Append("node.nbd_dead_timeout=").Append(NbdDeadTimeout?.ToString(CultureInfo.InvariantCulture) ?? "").Append('\n')
             .Append("node.session.auth.username=").Append(ChapUser ?? "").Append('\n')
             .Append("node.session.auth.password_file=").Append(ChapSecretFile ?? "").Append('\n')
             .Append("node.session.auth.username_in=").Append(ChapTargetUser ?? "").Append('\n')
@@ -94,6 +106,8 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
             {
                 NbdDevice = Commands.ArgumentCheck.NbdDevice(Optional("node.nbd_device"), "node.nbd_device"),
                 NbdUnix = Commands.ArgumentCheck.NbdUnix(Optional("node.nbd_unix"), "node.nbd_unix"),
+                NbdTimeout = Optional("node.nbd_timeout") is { } timeout ? int.Parse(timeout, CultureInfo.InvariantCulture) : null,
+                NbdDeadTimeout = Optional("node.nbd_dead_timeout") is { } dead ? int.Parse(dead, CultureInfo.InvariantCulture) : null,
                 ChapUser = Optional("node.session.auth.username"),
                 ChapSecretFile = Optional("node.session.auth.password_file"),
                 ChapTargetUser = Optional("node.session.auth.username_in"),

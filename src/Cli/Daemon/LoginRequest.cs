@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using IscsiUp.Cli.Config;
 using IscsiUp.Cli.Sessions;
 using IscsiUp.Initiator.Login;
+using IscsiUp.Initiator.Nbd.Kernel;
 using IscsiUp.Initiator.Session;
 
 namespace IscsiUp.Cli.Daemon;
@@ -20,6 +21,8 @@ public sealed record LoginRequest
     public string? NbdDevice { get; init; }
     public string? NbdListen { get; init; }
     public string? NbdUnix { get; init; }
+    public int NbdTimeoutSeconds { get; init; } = KernelNbdTimeouts.DefaultRequestSeconds;
+    public int NbdDeadTimeoutSeconds { get; init; } = KernelNbdTimeouts.DefaultDeadConnectionSeconds;
     /// <summary>Header digest; <see cref="DataDigest"/> when it differs (iscsi-up.conf sets them apart).</summary>
     public DigestMode Digest { get; init; }
     public DigestMode? DataDigest { get; init; }
@@ -46,6 +49,8 @@ public sealed record LoginRequest
         NbdDevice = export.NbdDevice,
         NbdListen = export.NbdListen,
         NbdUnix = export.NbdUnix is { } path ? System.IO.Path.GetFullPath(path) : null,
+        NbdTimeoutSeconds = export.NbdTimeouts.RequestSeconds,
+        NbdDeadTimeoutSeconds = export.NbdTimeouts.DeadConnectionSeconds,
         Digest = options.HeaderDigest,
         DataDigest = options.DataDigest == options.HeaderDigest ? null : options.DataDigest,
         TimeoutSeconds = (int)options.Timeout.TotalSeconds,
@@ -73,7 +78,10 @@ public sealed record LoginRequest
     }
 
     [JsonIgnore]
-    public ExportRequest Export => new(NbdListen, NbdUnix, NbdDevice);
+    public ExportRequest Export => new(NbdListen, NbdUnix, NbdDevice)
+    {
+        NbdTimeouts = new KernelNbdTimeouts(NbdTimeoutSeconds, NbdDeadTimeoutSeconds),
+    };
 
     public LoginOptions ToOptions() => new()
     {

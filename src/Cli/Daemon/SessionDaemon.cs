@@ -33,14 +33,14 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
 
     public Task<int> HandleAsync(ControlRequest request, ControlConnection client, CancellationToken daemonStop) => request switch
     {
-        { Op: ControlRequest.LoginOp, Login: { } login } => LoginAsync(login, client, daemonStop),
+        { Op: ControlRequest.LoginOp, Login: { } login } => LoginAsync(login, client),
         { Op: ControlRequest.LogoutOp, Session: { } id } => LogoutAsync(id, client),
         { Op: ControlRequest.PingOp } => Task.FromResult(ExitCodes.Success),
         { Op: ControlRequest.ShowOp, Session: { } id } => Task.FromResult(Show(id, client)),
         _ => Fail(client, $"iscsi-up: the daemon does not know the request \"{request.Op}\"", ExitCodes.InvalidArgument),
     };
 
-    private async Task<int> LoginAsync(LoginRequest request, ControlConnection client, CancellationToken daemonStop)
+    private async Task<int> LoginAsync(LoginRequest request, ControlConnection client)
     {
         var portal = CommonOptions.ParsePortal(request.Portal);
         HeldSession? held = null;
@@ -52,7 +52,9 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
                 refusal = $"iscsi-up: session {(existing.Host?.Record is { } record ? $"[{record.Id}] " : "")}to {request.Target} at {portal} already exists";
             else
             {
-                held = new HeldSession(request.Target, portal.ToString(), CancellationTokenSource.CreateLinkedTokenSource(daemonStop));
+                // Not linked to the daemon's stop: StopAllAsync stops each session itself, after telling it that this
+                // is the daemon stopping (a device in use is then handed over, not detached).
+                held = new HeldSession(request.Target, portal.ToString(), new CancellationTokenSource());
                 _sessions.Add(held);
             }
         }
@@ -139,7 +141,11 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         }
     }
 
-    /// <summary>Flushes, detaches and logs out of every session (the daemon is stopping).</summary>
+    /// <summary>
+    /// The daemon is stopping: flushes and logs out of every session. A kernel device nobody uses is detached; one
+    /// still in use (mounted, held open) is drained and left waiting for the next daemon, which reattaches it.
+    /// At shutdown the _netdev filesystems are unmounted before this daemon stops, so everything is detached.
+    /// </summary>
     public async Task StopAllAsync()
     {
         HeldSession[] all;
@@ -148,12 +154,97 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             _retired = true;
             all = [.. _sessions];
         }
+        foreach (var held in all)
+            if (held.Host is { } host) host.HandOverOnStop = true;
         foreach (var held in all) Cancel(held);
         foreach (var held in all)
         {
             try { await held.Run.ConfigureAwait(false); }
             catch (Exception e) { log.WriteLine($"iscsi-up: {held.Target} at {held.Portal}: {ErrorReporter.Classify(e).Message}"); }
         }
+    }
+
+    /// <summary>
+    /// Takes over the kernel devices that a daemon before this one left waiting (it stopped while they were in
+    /// use, or it died): each is logged in again with its node's settings, checked to be the same LUN, and given
+    /// a new socket. Runs in the background; a device that cannot be taken over is reported and detached (its
+    /// I/O fails at once instead of after the dead-connection timeout); one that is no longer ours is left alone.
+    /// </summary>
+    public void AdoptWaitingDevices(CancellationToken daemonStop)
+    {
+        foreach (var record in SessionRecord.LoadAll().Where(r => r.Waiting))
+        {
+            if (daemonStop.IsCancellationRequested) break;
+            var portal = CommonOptions.ParsePortal(record.Portal);
+            var node = Config.NodeRecord.Load(Path.Combine(Config.NodeRecord.NodesDir, Config.NodeRecord.FileName(record.Target, record.Portal)));
+            var held = new HeldSession(record.Target, portal.ToString(), new CancellationTokenSource()); // stopped by StopAllAsync, as in LoginAsync
+            lock (_gate)
+            {
+                if (_retired) return;
+                _sessions.Add(held);
+            }
+            var export = new ExportRequest(null, null, record.Device) { NbdTimeouts = new(record.NbdTimeout, record.NbdDeadTimeout) };
+            log.WriteLine($"iscsi-up: session [{record.Id}]: taking over {record.Device} ({record.Target} at {record.Portal}) " +
+                          $"left by pid {record.Pid} ({record.State})");
+            held.Run = Task.Run(() => AdoptAsync(held, record, node, portal, export));
+            _ = held.Run.ContinueWith(_ => Forget(held), TaskScheduler.Default);
+        }
+        SessionsChanged?.Invoke(SessionCount);
+    }
+
+    private static readonly TimeSpan AdoptRetryPause = TimeSpan.FromSeconds(5);
+
+    private async Task<int> AdoptAsync(HeldSession held, SessionRecord record, Config.NodeRecord? node, Initiator.Session.Portal portal, ExportRequest export)
+    {
+        string name = $"session [{record.Id}] ({record.Device}, {record.Target} at {record.Portal})";
+        // Worth retrying while the device still holds its I/O: the target may be restarting too.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(record.NbdDeadTimeout);
+        for (int attempt = 1; ; attempt++)
+        {
+            string problem;
+            try
+            {
+                var options = new Initiator.Login.LoginOptions { InitiatorName = record.Initiator, TargetName = record.Target, Chap = node?.ReadChap() };
+                var host = new SessionHost(portal, options, record.Lun, export, log) { ControlSocket = controlPath, Adopting = record };
+                held.Host = host;
+                int code = await host.RunAsync(() => log.WriteLine($"iscsi-up: {name}: taken over, I/O resumes"), held.Stop.Token).ConfigureAwait(false);
+                if (host.Record is not null || held.Stop.IsCancellationRequested) return code; // it ran (and has ended) or the daemon stops
+                problem = $"exit code {code}";
+            }
+            catch (SessionHost.AdoptionRefusedException e)
+            {
+                await GiveUpAsync(record, $"iscsi-up: {name}: {e.Message}; detaching it (its I/O fails)").ConfigureAwait(false);
+                return ExitCodes.Error;
+            }
+            catch (OperationCanceledException) when (held.Stop.IsCancellationRequested)
+            {
+                return ExitCodes.Success; // stopping before the takeover: the device keeps waiting (its record stays)
+            }
+            catch (Exception e)
+            {
+                problem = ErrorReporter.Classify(e).Message;
+            }
+            if (DateTime.UtcNow + AdoptRetryPause >= deadline)
+            {
+                await GiveUpAsync(record, $"iscsi-up: {name}: cannot take it over ({problem}) within its {record.NbdDeadTimeout} s dead-connection timeout; " +
+                                          "detaching it (its I/O fails)").ConfigureAwait(false);
+                return ExitCodes.Transport;
+            }
+            log.WriteLine($"iscsi-up: {name}: takeover attempt {attempt} failed: {problem}; next in {AdoptRetryPause.TotalSeconds:0} s");
+            try { await Task.Delay(AdoptRetryPause, held.Stop.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return ExitCodes.Success; }
+        }
+    }
+
+    private async Task GiveUpAsync(SessionRecord record, string message)
+    {
+        log.WriteLine(message);
+        if (SessionAdoption.KernelIndex(record.Device) is { } index)
+        {
+            try { await Initiator.Nbd.Kernel.KernelNbdDevice.DisconnectAsync(index).ConfigureAwait(false); }
+            catch (IOException e) { log.WriteLine($"iscsi-up: could not detach {record.Device}: {e.Message}"); }
+        }
+        record.Delete();
     }
 
     private static void Cancel(HeldSession held)

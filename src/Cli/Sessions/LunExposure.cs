@@ -18,8 +18,15 @@ public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsy
     public IoCounters Counters { get; } = new();
     private KernelNbdDevice? _device;
 
-    /// <summary>Starts serving and returns what to show as the session's device ("" when nothing is exposed).</summary>
-    public async Task<string> StartAsync(ScsiDisk disk, string exportName, CancellationToken ct)
+    /// <summary>The kernel device's index while one is attached.</summary>
+    public int? KernelIndex => _device?.Index;
+
+    /// <summary>
+    /// Starts serving and returns what to show as the session's device ("" when nothing is exposed). With
+    /// <paramref name="reattach"/>, the kernel device /dev/nbdN left by a previous daemon gets our socket instead
+    /// of a new device being attached.
+    /// </summary>
+    public async Task<string> StartAsync(ScsiDisk disk, string exportName, CancellationToken ct, int? reattach = null)
     {
         if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return "";
         var export = new NbdExport(exportName, new CountingBackend(new ScsiBlockBackend(disk), Counters), $"LUN {disk.Lun} of {disk.Session.TargetName}");
@@ -46,9 +53,12 @@ public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsy
             await _server.StartAsync(ct).ConfigureAwait(false);
             return $"nbd+unix:///{exportName}?socket={path}";
         }
+        string backend = SessionAdoption.BackendId(disk.Session.TargetName ?? "", disk.Lun);
         try
         {
-            _device = await KernelNbdDevice.AttachAsync(_server, export, request.NbdDevice!, $"iscsi-up:{disk.Session.TargetName}:{disk.Lun}", ct).ConfigureAwait(false);
+            _device = reattach is { } index
+                ? await KernelNbdDevice.ReattachAsync(_server, export, index, backend, request.NbdTimeouts, ct).ConfigureAwait(false)
+                : await KernelNbdDevice.AttachAsync(_server, export, request.NbdDevice!, backend, request.NbdTimeouts, ct).ConfigureAwait(false);
         }
         catch (ArgumentException e) { throw new UserError(e.Message); }
         return _device.DevicePath;
@@ -62,6 +72,18 @@ public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsy
     private void Report(string message)
     {
         if (!message.StartsWith("nbd: listening on ", StringComparison.Ordinal)) output.WriteLine($"iscsi-up: {message}");
+    }
+
+    /// <summary>
+    /// When a kernel device is attached and in use (mounted, held open): stops serving it without detaching, so
+    /// a successor daemon can reattach it, and returns true. Otherwise does nothing and returns false.
+    /// </summary>
+    public async Task<bool> HandOverIfInUseAsync()
+    {
+        if (_device is not { } device || !await Task.Run(() => KernelNbdSysfs.Host.IsInUse(device.Index)).ConfigureAwait(false)) return false;
+        _device = null;
+        await device.HandOverAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        return true;
     }
 
     public async Task StopAsync()

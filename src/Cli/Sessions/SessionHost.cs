@@ -5,7 +5,11 @@ using IscsiUp.Initiator.Session;
 namespace IscsiUp.Cli.Sessions;
 
 /// <summary>What `login` should do with the LUN once logged in.</summary>
-public sealed record ExportRequest(string? NbdListen, string? NbdUnix, string? NbdDevice);
+public sealed record ExportRequest(string? NbdListen, string? NbdUnix, string? NbdDevice)
+{
+    /// <summary>For a kernel device: how long it rides out the loss of its socket (node.nbd_timeout, node.nbd_dead_timeout).</summary>
+    public Initiator.Nbd.Kernel.KernelNbdTimeouts NbdTimeouts { get; init; } = Initiator.Nbd.Kernel.KernelNbdTimeouts.Default;
+}
 
 /// <summary>
 /// Holds one logged-in session in this process until it is told to stop: logs in, opens the LUN, exposes
@@ -21,6 +25,23 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
 
     /// <summary>This session's record once it is usable (its id is what `session` shows and `logout` names).</summary>
     public SessionRecord? Record => Volatile.Read(ref _record);
+
+    /// <summary>
+    /// Set when this host takes over a kernel device left by a daemon that is gone: log in again, refuse a LUN
+    /// that is not the recorded one, then hand the device a new socket. The session keeps the record's id.
+    /// </summary>
+    public SessionRecord? Adopting { get; init; }
+
+    /// <summary>
+    /// Set when the daemon stops (not a logout): a kernel device still in use is then left waiting for the next
+    /// daemon instead of being detached.
+    /// </summary>
+    public bool HandOverOnStop
+    {
+        get => Volatile.Read(ref _handOverOnStop);
+        set => Volatile.Write(ref _handOverOnStop, value);
+    }
+    private bool _handOverOnStop;
 
     /// <summary>How long the cache flush and logout may take once the device is detached.</summary>
     public static readonly TimeSpan StopBudget = TimeSpan.FromSeconds(20);
@@ -49,20 +70,24 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     public async Task<int> RunAsync(Action? ready, CancellationToken stop)
     {
         // Say "no nbd driver" before logging in, not after: nothing to undo on the target.
-        if (export.NbdDevice is not null) await Task.Run(Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver).ConfigureAwait(false); // may run modprobe: never on a socket thread
+        if (export.NbdDevice is not null && Adopting is null) await Task.Run(Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver).ConfigureAwait(false); // may run modprobe: never on a socket thread
         var session = await RecoveringSession.LoginAsync(portal, options, Recovery, stop).ConfigureAwait(false);
         var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.Failed += error => failed.TrySetResult(error);
         session.Log += message => output.WriteLine($"iscsi-up: {message}");
         await using var exposure = new LunExposure(export, output);
+        bool leftWaiting = false;
         try
         {
             var parameters = session.Current.Parameters;
-            var disk = await OpenLunAsync(session, lun, stop).ConfigureAwait(false);
+            var disk = await OpenLunAsync(session, Adopting?.Lun ?? lun, stop).ConfigureAwait(false);
+            if (Adopting is { } left && SessionAdoption.IdentityProblem(left, disk.SerialNumber, disk.CapacityBytes) is { } changed)
+                throw new AdoptionRefusedException($"{changed}: refusing to reconnect {left.Device} to a different disk");
             session.ValidateReconnect = (candidate, token) => CheckSameLunAsync(candidate, disk, token);
             output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
                              $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
-            string device = await exposure.StartAsync(disk, $"lun{disk.Lun}", stop).ConfigureAwait(false);
+            string device = await exposure.StartAsync(disk, $"lun{disk.Lun}", stop, Adopting is { } orphan ? SessionAdoption.KernelIndex(orphan.Device) : null)
+                .ConfigureAwait(false);
             if (device.Length > 0) output.WriteLine($"Device: {device}");
             if (export.NbdDevice is not null && !IoFlusher.IsSet)
                 output.WriteLine("iscsi-up: warning: PR_SET_IO_FLUSHER is not set (kernel before 5.6 or no CAP_SYS_RESOURCE): heavy writeback under memory pressure could stall");
@@ -70,9 +95,14 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{parameters.TargetPortalGroupTag ?? 1}] successful.");
             lock (RecordGate) // one daemon logs in several sessions at once: each must get its own id
             {
-                _record = new SessionRecord(SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
+                _record = new SessionRecord(Adopting?.Id ?? SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
                     parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes,
-                    SessionRecord.LoggedIn, ControlSocket);
+                    SessionRecord.LoggedIn, ControlSocket)
+                {
+                    Serial = disk.SerialNumber,
+                    NbdTimeout = export.NbdTimeouts.RequestSeconds,
+                    NbdDeadTimeout = export.NbdTimeouts.DeadConnectionSeconds,
+                };
                 _record.Save();
             }
             session.RecoveringChanged += recovering =>
@@ -91,10 +121,24 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                 Console.Error.WriteLine($"iscsi-up: {failed.Task.Result.Message}");
                 return ExitCodes.Transport;
             }
-            // Detaching waits for the requests in flight; a target that leaves them unanswered must not hold up the
-            // stop (command timeouts and re-issues could take minutes): past the budget the connection is closed,
-            // and what was pending fails with an I/O error.
-            var detaching = exposure.StopAsync();
+            // A device in use is drained and left for the next daemon, one nobody uses is detached. Either waits for the
+            // requests in flight; a target that leaves them unanswered must not hold up the stop (command timeouts and
+            // re-issues could take minutes): past the budget the connection is closed, and what was pending fails
+            // with an I/O error.
+            async Task<bool> HandOverOrDetachAsync()
+            {
+                bool handedOver = HandOverOnStop && await exposure.HandOverIfInUseAsync().ConfigureAwait(false);
+                if (handedOver)
+                {
+                    // Left for the next daemon: the record stays (HANDOVER) so that daemon finds the device.
+                    UpdateState(SessionRecord.HandOver, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+                    output.WriteLine($"iscsi-up: {_record!.Device} ({options.TargetName} at {portal}) is in use: left for the next daemon, " +
+                                     $"its I/O waits up to {export.NbdTimeouts.DeadConnectionSeconds} s for it (nbd dead-connection timeout)");
+                }
+                await exposure.StopAsync().ConfigureAwait(false);
+                return handedOver;
+            }
+            var detaching = HandOverOrDetachAsync();
             if (await Task.WhenAny(detaching, Task.Delay(StopBudget)).ConfigureAwait(false) != detaching)
             {
                 Console.Error.WriteLine($"iscsi-up: {options.TargetName} at {portal} left I/O unanswered for {StopBudget.TotalSeconds:0} s; " +
@@ -103,9 +147,10 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                 await detaching.ConfigureAwait(false);
                 return ExitCodes.Transport;
             }
-            // The device is detached: everything the kernel wrote was acknowledged by the target. What is left is
-            // its cache flush and the logout, which must not hold up a shutdown for the whole replacement timeout
-            // when the target has gone away first.
+            leftWaiting = await detaching.ConfigureAwait(false);
+            // The device is detached (or drained and left waiting): every write we answered was acknowledged by the
+            // target. What is left is its cache flush and the logout, which must not hold up a shutdown for the whole
+            // replacement timeout when the target has gone away first.
             using var budget = new CancellationTokenSource(StopBudget);
             try { await disk.SynchronizeCacheAsync(budget.Token).ConfigureAwait(false); }
             catch (IOException e) { Console.Error.WriteLine($"iscsi-up: warning: {e.Message}"); }
@@ -127,20 +172,27 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         finally
         {
             _live = null;
-            lock (RecordGate) _record?.Delete();
+            // Stopped between reattaching a device and recording it (a takeover cut short): the device is in use
+            // and its old record still names it, so leave it for the next daemon rather than detach it.
+            if (!leftWaiting && HandOverOnStop && await exposure.HandOverIfInUseAsync().ConfigureAwait(false)) leftWaiting = true;
+            if (!leftWaiting) lock (RecordGate) _record?.Delete();
             await session.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    private void UpdateState(string state)
+    private void UpdateState(string state, long leftAt = 0)
     {
         lock (RecordGate)
         {
             if (_record is null || _record.State == state || !File.Exists(_record.FilePath)) return;
-            _record = _record with { State = state };
+            if (_record.State == SessionRecord.HandOver) return; // left for the next daemon: a late recovery event must not hide that
+            _record = _record with { State = state, LeftAt = leftAt };
             _record.Save();
         }
     }
+
+    /// <summary>A successor daemon found a different LUN behind a device it was to reattach.</summary>
+    public sealed class AdoptionRefusedException(string message) : Exception(message);
 
     /// <summary>After a reconnect, make sure the target still offers the same LUN (libiscsi does the same).</summary>
     private static async Task CheckSameLunAsync(IScsiSession candidate, ScsiDisk original, CancellationToken ct)

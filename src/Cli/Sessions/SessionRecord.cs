@@ -1,3 +1,4 @@
+using IscsiUp.Initiator.Nbd.Kernel;
 using System.Globalization;
 using System.Text;
 
@@ -5,13 +6,30 @@ namespace IscsiUp.Cli.Sessions;
 
 /// <summary>
 /// A running session as the process holding it describes it in /run/iscsi-up/sessions/ID.session
-/// (key=value lines), so `session` can list it and `logout` can find the process to stop.
+/// (key=value lines), so `session` can list it and `logout` can find the process to stop. A record whose process
+/// is gone but whose kernel device still waits for a successor (<see cref="SessionAdoption"/>) is kept: the next
+/// daemon adopts that device.
 /// </summary>
 public sealed record SessionRecord(int Id, int Pid, string Target, string Portal, int GroupTag, int Lun, string Initiator, string Device, long CapacityBytes, string State, string? Control = null)
 {
     public const string LoggedIn = "LOGGED_IN";
     /// <summary>The connection is being replaced; I/O waits (iscsiadm -m session -P 1 shows the connection as REPOEN then).</summary>
     public const string Recovering = "RECOVERING";
+    /// <summary>The daemon stopped while the device was in use: the device waits (I/O held) for the next daemon.</summary>
+    public const string HandOver = "HANDOVER";
+    /// <summary>The daemon died (crash, kill -9, OOM): the device waits (I/O held) for the next daemon.</summary>
+    public const string Orphaned = "ORPHANED";
+
+    /// <summary>The LUN's unit serial number (VPD 0x80) when it has one: a successor refuses a LUN whose serial changed.</summary>
+    public string? Serial { get; init; }
+    /// <summary>The kernel device's request and dead-connection timeouts (seconds), for the successor's reattach.</summary>
+    public int NbdTimeout { get; init; } = KernelNbdTimeouts.DefaultRequestSeconds;
+    public int NbdDeadTimeout { get; init; } = KernelNbdTimeouts.DefaultDeadConnectionSeconds;
+    /// <summary>When the device was left waiting (Unix seconds; 0: not left), so `session` and the successor know how long it waits.</summary>
+    public long LeftAt { get; init; }
+
+    /// <summary>True when the process that held the session is gone (the device waits for a successor).</summary>
+    public bool Waiting => State is HandOver or Orphaned;
 
     public string FilePath => Path.Combine(Config.Paths.SessionsDir, $"{Id}.session");
 
@@ -31,6 +49,10 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
             .Append("capacity=").Append(CapacityBytes).Append('\n')
             .Append("state=").Append(State).Append('\n')
             .Append("control=").Append(Control ?? "").Append('\n')
+            .Append("serial=").Append(Serial ?? "").Append('\n')
+            .Append("nbd_timeout=").Append(NbdTimeout).Append('\n')
+            .Append("nbd_dead_timeout=").Append(NbdDeadTimeout).Append('\n')
+            .Append("left_at=").Append(LeftAt).Append('\n')
             .ToString();
         SafeFiles.AtomicFile.Write(FilePath, text);
     }
@@ -49,9 +71,16 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
                 .Where(parts => parts.Length == 2)
                 .ToDictionary(parts => parts[0], parts => parts[1]);
             int Int(string key) => int.Parse(values[key], CultureInfo.InvariantCulture);
+            string? Optional(string key) => values.TryGetValue(key, out var value) && value.Length > 0 ? value : null;
             return new SessionRecord(Int("id"), Int("pid"), values["target"], values["portal"], Int("tpgt"), Int("lun"),
                 values["initiator"], values["device"], long.Parse(values["capacity"], CultureInfo.InvariantCulture), values["state"],
-                values.TryGetValue("control", out var control) && control.Length > 0 ? control : null);
+                Optional("control"))
+            {
+                Serial = Optional("serial"),
+                NbdTimeout = Optional("nbd_timeout") is { } timeout ? int.Parse(timeout, CultureInfo.InvariantCulture) : KernelNbdTimeouts.DefaultRequestSeconds,
+                NbdDeadTimeout = Optional("nbd_dead_timeout") is { } dead ? int.Parse(dead, CultureInfo.InvariantCulture) : KernelNbdTimeouts.DefaultDeadConnectionSeconds,
+                LeftAt = Optional("left_at") is { } left ? long.Parse(left, CultureInfo.InvariantCulture) : 0,
+            };
         }
         catch (Exception e) when (e is IOException or FormatException or KeyNotFoundException or OverflowException)
         {
@@ -59,8 +88,11 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
         }
     }
 
-    /// <summary>Every live session; records whose process is gone are removed.</summary>
-    public static IReadOnlyList<SessionRecord> LoadAll()
+    /// <summary>
+    /// Every live session, and every device left waiting for a successor (state <see cref="HandOver"/> or
+    /// <see cref="Orphaned"/>); other records whose process is gone are removed.
+    /// </summary>
+    public static IReadOnlyList<SessionRecord> LoadAll(KernelNbdSysfs? sysfs = null)
     {
         if (!Directory.Exists(Config.Paths.CheckTrusted(Config.Paths.RunDir, Config.Paths.SessionsDir))) return [];
         var sessions = new List<SessionRecord>();
@@ -68,6 +100,7 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
         {
             if (Load(file) is not { } record) continue;
             if (IsAlive(record.Pid)) sessions.Add(record);
+            else if (SessionAdoption.Waiting(record, sysfs ?? KernelNbdSysfs.Host) is { } waiting) sessions.Add(waiting);
             else record.Delete();
         }
         return sessions.OrderBy(s => s.Id).ToArray();

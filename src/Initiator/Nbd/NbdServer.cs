@@ -168,8 +168,9 @@ public sealed class NbdServer : IAsyncDisposable
         return ServeTransmissionAsync(socket, export, ct);
     }
 
-    /// <summary>Serves <paramref name="export"/> on a socket already in the transmission phase.</summary>
-    public Task ServeTransmissionAsync(Socket socket, NbdExport export, CancellationToken ct = default)
+    /// <summary>Serves <paramref name="export"/> on a socket already in the transmission phase; <paramref name="drain"/>
+    /// stops taking requests and ends once those already taken are answered.</summary>
+    public Task ServeTransmissionAsync(Socket socket, NbdExport export, CancellationToken ct = default, CancellationToken drain = default)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(export);
@@ -177,7 +178,7 @@ public sealed class NbdServer : IAsyncDisposable
         {
             try
             {
-                await NbdTransmission.ServeAsync(socket, export, TransmissionOptions, Log, token).ConfigureAwait(false);
+                await NbdTransmission.ServeAsync(socket, export, TransmissionOptions, Log, token, drain).ConfigureAwait(false);
             }
             catch (Exception e)
             {

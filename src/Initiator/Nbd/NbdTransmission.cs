@@ -45,8 +45,11 @@ public sealed class NbdTransmission
     /// Serves the transmission phase only, on a socket that skipped the handshake (the kernel NBD client is
     /// handed such a socket). Simple replies only. Returns when the client disconnects (NBD_CMD_DISC or close),
     /// on a protocol error, or when <paramref name="ct"/> is cancelled; the socket is closed on return.
+    /// <paramref name="drain"/> stops reading new requests but lets those already read finish and be answered
+    /// (a daemon handing its kernel device to its successor).
     /// </summary>
-    public static async Task ServeAsync(Socket socket, NbdExport export, NbdTransmissionOptions? options, Action<string>? log, CancellationToken ct)
+    public static async Task ServeAsync(Socket socket, NbdExport export, NbdTransmissionOptions? options, Action<string>? log, CancellationToken ct,
+        CancellationToken drain = default)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(export);
@@ -56,7 +59,7 @@ public sealed class NbdTransmission
         var batch = new SendBatch();
         var input = batch.BufferedReader(stream, options.ReceiveBufferSize);
         var t = new NbdTransmission(input, stream, batch, export, structuredReplies: false, options, log, peer);
-        await t.RunAsync(ct).ConfigureAwait(false);
+        await t.RunAsync(ct, drain).ConfigureAwait(false);
     }
 
     private static long s_unnamedPeers;
@@ -76,11 +79,13 @@ public sealed class NbdTransmission
     }
 
     /// <summary>Runs the request loop until the connection ends; never throws for client misbehaviour.</summary>
-    internal async Task RunAsync(CancellationToken ct)
+    internal async Task RunAsync(CancellationToken ct, CancellationToken drain = default)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         _cts = cts;
-        var token = cts.Token;
+        // Reads stop on either; requests already read are cancelled only by ct (or a failed connection).
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cts.Token, drain);
+        var token = reading.Token;
         byte[] header = new byte[NbdConstants.RequestHeaderLength];
         bool graceful = false;
         string reason = "connection ended";
@@ -149,7 +154,9 @@ public sealed class NbdTransmission
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            reason = ct.IsCancellationRequested ? "server stopping" : "connection aborted after a failed reply";
+            graceful = drain.IsCancellationRequested && !cts.IsCancellationRequested;
+            reason = graceful ? "drained: no new requests taken, those read are answered"
+                : ct.IsCancellationRequested ? "server stopping" : "connection aborted after a failed reply";
         }
         catch (EndOfStreamException)
         {

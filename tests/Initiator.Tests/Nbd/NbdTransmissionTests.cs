@@ -60,6 +60,44 @@ public sealed class NbdTransmissionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Drain_answers_the_request_in_flight_then_closes_the_connection()
+    {
+        // A daemon handing its kernel device to its successor: the request it has taken must still be answered
+        // (the kernel would otherwise wait for its request timeout), and then the connection ends by itself.
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var backend = new MemoryBackend(capacity: 4 * 1024 * 1024)
+        {
+            Delay = async (op, _, ct) =>
+            {
+                if (op != "write") return;
+                entered.TrySetResult();
+                await release.Task.WaitAsync(ct);
+            },
+        };
+        var (server, client) = RawNbdClient.SocketPair();
+        using var drain = new CancellationTokenSource();
+        var serving = NbdTransmission.ServeAsync(server, new NbdExport("kernel", backend), null, output.WriteLine, CancellationToken.None, drain.Token);
+        await using var raw = new RawNbdClient(client);
+        var data = Pattern(4096, 7);
+
+        await raw.SendRequestAsync(CmdWrite, 41, 8192, 4096, payload: data);
+        await entered.Task.WaitAsync(Bound);
+        await drain.CancelAsync();
+        await Task.Delay(200);
+        Assert.False(serving.IsCompleted, "the drained connection ended before answering the write in flight");
+        release.SetResult();
+
+        var (err, cookie) = await raw.ReadSimpleReplyAsync().WaitAsync(Bound);
+        Assert.Equal(0u, err);
+        Assert.Equal(41ul, cookie);
+        Assert.Equal(data, backend.Peek(8192, 4096));
+        await serving.WaitAsync(Bound);
+        Assert.True(await raw.IsClosedByServerAsync(Bound), "the server kept the connection open after draining");
+        Assert.Equal(0L, backend.Cancelled);
+    }
+
+    [Fact]
     public async Task Write_then_read_round_trips_and_echoes_cookies()
     {
         await using var s = Start();

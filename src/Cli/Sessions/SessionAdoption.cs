@@ -1,0 +1,52 @@
+using IscsiUp.Initiator.Nbd.Kernel;
+
+namespace IscsiUp.Cli.Sessions;
+
+/// <summary>
+/// Which kernel devices a new daemon may take over from one that is gone, and what it refuses. A device is ours
+/// when a session record names it, the record's process is gone, and the kernel still has the device connected
+/// with our backend identifier and the recorded size. Before reconnecting it, the successor logs in again and
+/// checks that the LUN is the same disk (serial number and size): a device is never reconnected to another disk.
+/// </summary>
+public static class SessionAdoption
+{
+    /// <summary>The backend identifier we give the kernel for a LUN (the kernel checks it again on reattach).</summary>
+    public static string BackendId(string target, int lun) => $"iscsi-up:{target}:{lun}";
+
+    /// <summary>The index of a "/dev/nbdN" device name, or null for anything else (a socket, "-").</summary>
+    public static int? KernelIndex(string device) =>
+        device.StartsWith("/dev/nbd", StringComparison.Ordinal) && int.TryParse(device.AsSpan(8), System.Globalization.NumberStyles.None, null, out int index)
+            ? index : null;
+
+    /// <summary>
+    /// For a record whose process is gone: the record as a waiting device (state <see cref="SessionRecord.HandOver"/>
+    /// when its daemon left it cleanly, <see cref="SessionRecord.Orphaned"/> otherwise), or null when there is
+    /// nothing to adopt (no kernel device, or the kernel device is gone or belongs to someone else now).
+    /// </summary>
+    public static SessionRecord? Waiting(SessionRecord record, KernelNbdSysfs sysfs)
+    {
+        if (KernelIndex(record.Device) is not { } index) return null;
+        if (sysfs.Backend(index) != BackendId(record.Target, record.Lun)) return null;
+        if (sysfs.SizeBytes(index) != record.CapacityBytes) return null;
+        return record.State == SessionRecord.HandOver ? record : record with { State = SessionRecord.Orphaned };
+    }
+
+    /// <summary>
+    /// Null when the LUN found after logging in again is the recorded one; otherwise why the device must not be
+    /// reconnected to it.
+    /// </summary>
+    public static string? IdentityProblem(SessionRecord record, string? serial, long capacityBytes)
+    {
+        if (serial != record.Serial)
+            return $"LUN {record.Lun} of {record.Target} changed its serial number ({Show(record.Serial)} -> {Show(serial)})";
+        if (capacityBytes != record.CapacityBytes)
+            return $"LUN {record.Lun} of {record.Target} changed its size ({record.CapacityBytes} -> {capacityBytes} bytes)";
+        return null;
+    }
+
+    private static string Show(string? serial) => serial is null ? "none" : $"\"{serial}\"";
+
+    /// <summary>How many seconds a waiting device still holds I/O for a successor (0 when unknown or over).</summary>
+    public static long SecondsLeft(SessionRecord record, DateTimeOffset now) =>
+        record.LeftAt <= 0 ? 0 : Math.Max(0, record.LeftAt + record.NbdDeadTimeout - now.ToUnixTimeSeconds());
+}
