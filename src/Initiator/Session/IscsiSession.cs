@@ -142,6 +142,7 @@ public sealed class IscsiSession : IScsiSession, IAsyncDisposable
             // A Data-Out sequence still being written reads the caller's buffer under this slot's tag: the caller
             // gets neither back before it is done (rare: a target that completed a write early).
             while (Volatile.Read(ref slot.DataOutInFlight) > 0) await Task.Delay(1).ConfigureAwait(false);
+            slot.ForgetCommand();
             _freeSlots.Push(slotIndex);
             _slotsAvailable.Release();
         }

@@ -44,6 +44,10 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
 
     public ValueTask<ScsiResult> Task => new(this, _core.Version);
 
+    /// <summary>Lets go of the finished command's buffers: an idle slot kept the last one it served alive, so
+    /// after a burst of 1 MiB reads the session held 128 MiB the NBD server had already given back.</summary>
+    public void ForgetCommand() => Command = default;
+
     /// <summary>Completes once; later calls (a duplicate response, a failure after success) are ignored. A command
     /// marked <see cref="ScsiCommand.ContinueOnReceiveLoop"/> resumes its caller inside this call.</summary>
     public bool TryComplete(ScsiResult result)
