@@ -49,18 +49,16 @@ public sealed class NbdBufferPool : IDisposable
             return ArrayPool<byte>.Shared.Rent(minimumLength);
         }
         int size = (int)Math.Min(System.Numerics.BitOperations.RoundUpToPowerOf2((uint)minimumLength), Array.MaxLength);
+        byte[]? reused = null;
         lock (_gate)
         {
             _usedSinceCheck = true;
             _outstanding += size;
-            _peakSinceTrim = Math.Max(_peakSinceTrim, _outstanding + _retained);
-            if (_free.TryGetValue(size, out var stack) && stack.TryPop(out var reused))
-            {
+            if (_free.TryGetValue(size, out var stack) && stack.TryPop(out reused))
                 _retained -= size;
-                return reused;
-            }
+            _peakSinceTrim = Math.Max(_peakSinceTrim, _outstanding + _retained);
         }
-        return GC.AllocateUninitializedArray<byte>(size);
+        return reused ?? GC.AllocateUninitializedArray<byte>(size);
     }
 
     public void Return(byte[] buffer)
