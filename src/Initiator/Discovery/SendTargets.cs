@@ -13,7 +13,15 @@ public static class SendTargets
         var session = await IscsiSession.LoginAsync(portal, options, ct).ConfigureAwait(false);
         try
         {
-            var answer = await session.TextAsync(new TextKeys { { "SendTargets", "All" } }, ct).ConfigureAwait(false);
+            TextKeys answer;
+            try
+            {
+                answer = await session.TextAsync(new TextKeys { { "SendTargets", "All" } }, ct).ConfigureAwait(false);
+            }
+            catch (ProtocolException e)
+            {
+                throw new ProtocolException($"{e.Message} (SendTargets answer from {portal})");
+            }
             return ParseAnswer(answer, portal, session.Parameters.TargetPortalGroupTag ?? 1);
         }
         finally

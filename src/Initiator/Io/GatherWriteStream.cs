@@ -15,6 +15,18 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
     private readonly byte[] _buffer = new byte[bufferSize];
     private readonly ArraySegment<byte>[] _gather = new ArraySegment<byte>[2];
     private int _count;
+    private long _sendingSince; // Environment.TickCount64 when the send in progress began; 0 when none is
+
+    /// <summary>How long the send in progress has been waiting for the peer to take its bytes (zero when no send
+    /// is in progress): a peer that stopped reading shows here.</summary>
+    public TimeSpan SendingFor
+    {
+        get
+        {
+            long since = Volatile.Read(ref _sendingSince);
+            return since == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Environment.TickCount64 - since);
+        }
+    }
 
     public override bool CanRead => false;
     public override bool CanSeek => false;
@@ -70,6 +82,7 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
         _gather[0] = new ArraySegment<byte>(_buffer, 0, _count);
         _gather[1] = payload;
         _count = 0;
+        Volatile.Write(ref _sendingSince, Math.Max(1, Environment.TickCount64));
         try
         {
             // A stream socket's send completes only when every byte is out (or fails).
@@ -83,11 +96,13 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
         finally
         {
             _gather[0] = _gather[1] = default;
+            Volatile.Write(ref _sendingSince, 0);
         }
     }
 
     private async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
     {
+        Volatile.Write(ref _sendingSince, Math.Max(1, Environment.TickCount64));
         try
         {
             await socket.SendAsync(data, SocketFlags.None, ct).ConfigureAwait(false);
@@ -95,6 +110,10 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
         catch (SocketException e)
         {
             throw WriteFailed(e);
+        }
+        finally
+        {
+            Volatile.Write(ref _sendingSince, 0);
         }
     }
 

@@ -69,14 +69,21 @@ public sealed class SendBatch
         if (!_deferred.Contains(writeLock)) _deferred.Add(writeLock);
     }
 
-    /// <summary>Flushes every held-back stream. A failed flush is reported to its lock's owner, not thrown: the
-    /// bytes belonged to other requests, and this loop has its own input to go on with.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask FlushAsync()
+    /// <summary>Starts the flush of every held-back stream. A failed flush is reported to its lock's owner, not
+    /// thrown: the bytes belonged to other requests, and this loop has its own input to go on with. The loop does
+    /// not wait for the flushes to finish: a flush lasts until the peer takes the bytes, and a loop must not wait
+    /// on another loop's peer (the iSCSI receive loop waited for an NBD client that stopped reading its replies,
+    /// which stalled the session for every other client of the LUN).</summary>
+    public ValueTask FlushAsync()
     {
         // Deferred locks are flushed outside any scope: a flush never defers itself again.
         for (int i = 0; i < _deferred.Count; i++)
-            await _deferred[i].FlushDeferredAsync().ConfigureAwait(false);
+            _ = FlushInBackgroundAsync(_deferred[i]);
         _deferred.Clear();
+        return ValueTask.CompletedTask;
     }
+
+    /// <summary>Runs inline up to the first send that has to wait (usually the whole flush).</summary>
+    private static async Task FlushInBackgroundAsync(CoalescingWriteLock writeLock) =>
+        await writeLock.FlushDeferredAsync().ConfigureAwait(false);
 }

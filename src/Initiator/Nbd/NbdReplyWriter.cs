@@ -17,6 +17,7 @@ internal sealed class NbdReplyWriter
     // Replies collect in this buffer; the last writer in a burst pushes them out with one send. A socket gets a
     // GatherWriteStream (header and large payload in one send); other streams (tests) a plain BufferedStream.
     private readonly Stream _output;
+    private readonly Stream _socketStream;
     private readonly CoalescingWriteLock _lock;
 
     private readonly bool _structuredReplies;
@@ -27,9 +28,16 @@ internal sealed class NbdReplyWriter
         _output = socketStream is NetworkStream network
             ? new GatherWriteStream(network.Socket, 128 * 1024)
             : new BufferedStream(socketStream, 128 * 1024);
+        _socketStream = socketStream;
         _lock = new CoalescingWriteLock(_output, deferredFlushFailed);
         _structuredReplies = structuredReplies;
     }
+
+    /// <summary>How long the reply being sent has waited for the client to read (zero when none waits).</summary>
+    public TimeSpan StalledFor => _output is GatherWriteStream gather ? gather.SendingFor : TimeSpan.Zero;
+
+    /// <summary>Closes the connection under the writers: a send the client never takes fails and frees the lock.</summary>
+    public void Abort() => _socketStream.Dispose();
 
     /// <summary>True when the client negotiated NBD_OPT_STRUCTURED_REPLY.</summary>
     public bool StructuredReplies => _structuredReplies;

@@ -21,6 +21,10 @@ public sealed class NbdTransmission
     private readonly Action<string>? _log;
     private readonly string _peer;
     private readonly NbdRequestLimiter _limiter;
+    private readonly NbdMemoryBudget _budget;
+    private readonly NbdBufferPool _buffers;
+    private readonly TimeSpan _replyStallTimeout;
+    private string? _stalled;
     private readonly SendBatch _batch;
     private CancellationTokenSource? _cts;
     private int _failed;
@@ -39,6 +43,9 @@ public sealed class NbdTransmission
         _log = log;
         _peer = peer;
         _limiter = new NbdRequestLimiter(Math.Max(1, options.MaxRequestsInFlight), Math.Max(1, options.MaxBytesInFlight));
+        _budget = options.MemoryBudget;
+        _buffers = options.Buffers;
+        _replyStallTimeout = options.ReplyStallTimeout;
     }
 
     /// <summary>
@@ -89,6 +96,7 @@ public sealed class NbdTransmission
         byte[] header = new byte[NbdConstants.RequestHeaderLength];
         bool graceful = false;
         string reason = "connection ended";
+        using var stallCheck = StartStallCheck();
         try
         {
             while (true)
@@ -131,15 +139,15 @@ public sealed class NbdTransmission
                     {
                         if (len > 0)
                         {
-                            payload = ArrayPool<byte>.Shared.Rent(len);
+                            payload = _buffers.Rent(len);
                             await _input.ReadExactlyAsync(payload.AsMemory(0, len), token).ConfigureAwait(false);
                         }
                     }
                     catch
                     {
                         if (payload is not null)
-                            ArrayPool<byte>.Shared.Return(payload);
-                        _limiter.Release(len);
+                            _buffers.Return(payload);
+                        Release(len);
                         throw;
                     }
                     Dispatch(req, payload, len);
@@ -173,14 +181,64 @@ public sealed class NbdTransmission
                 await cts.CancelAsync().ConfigureAwait(false);
             await _batch.FlushAsync().ConfigureAwait(false);
             await _limiter.WhenIdleAsync().ConfigureAwait(false);
-            Log(reason);
+            Log(Volatile.Read(ref _stalled) ?? reason);
         }
     }
 
-    /// <summary>Waits for room in the in-flight budget; the held-back commands go out first, since their
-    /// replies are what makes room.</summary>
+    private Timer? StartStallCheck()
+    {
+        if (_replyStallTimeout == Timeout.InfiniteTimeSpan || _replyStallTimeout <= TimeSpan.Zero)
+            return null;
+        var period = TimeSpan.FromMilliseconds(Math.Max(100, _replyStallTimeout.TotalMilliseconds / 4));
+        return new Timer(_ => CheckStall(), null, period, period);
+    }
+
+    /// <summary>Disconnects a client that has left a reply unread for the stall timeout.</summary>
+    private void CheckStall()
+    {
+        if (_writer.StalledFor < _replyStallTimeout || Interlocked.CompareExchange(ref _stalled,
+                $"client has not read its replies for {_replyStallTimeout.TotalSeconds:0.#} s; closing", null) is not null)
+            return;
+        try
+        {
+            _ = _cts?.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        _writer.Abort();
+    }
+
+    /// <summary>Waits for room in this connection's in-flight limits and in the memory budget shared with the
+    /// other connections; the held-back commands go out first, since their replies are what makes room. Until then
+    /// no further request is read: a client that does not read its replies stops being read once its requests
+    /// hold what it may hold.</summary>
     private ValueTask AcquireAsync(long bytes, CancellationToken token) =>
-        _batch.FlushBeforeWaiting(_limiter.AcquireAsync(bytes, token));
+        _batch.FlushBeforeWaiting(AcquireBothAsync(bytes, token));
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AcquireBothAsync(long bytes, CancellationToken token)
+    {
+        await _limiter.AcquireAsync(bytes, token).ConfigureAwait(false);
+        if (bytes == 0)
+            return;
+        try
+        {
+            await _budget.AcquireAsync(bytes, token).ConfigureAwait(false);
+        }
+        catch
+        {
+            _limiter.Release(bytes);
+            throw;
+        }
+    }
+
+    private void Release(long bytes)
+    {
+        _limiter.Release(bytes);
+        if (bytes > 0)
+            _budget.Release(bytes);
+    }
 
     private void Dispatch(NbdRequest req, byte[]? payload, long budget)
     {
@@ -208,8 +266,8 @@ public sealed class NbdTransmission
         finally
         {
             if (payload is not null)
-                ArrayPool<byte>.Shared.Return(payload);
-            _limiter.Release(budget);
+                _buffers.Return(payload);
+            Release(budget);
         }
     }
 
@@ -229,7 +287,7 @@ public sealed class NbdTransmission
         int len = (int)req.Length;
         int hdr = _writer.ReadReplyHeaderLength;
         bool contiguous = hdr + len <= ContiguousReadReplyLimit;
-        byte[] buf = ArrayPool<byte>.Shared.Rent(contiguous ? hdr + len : len);
+        byte[] buf = _buffers.Rent(contiguous ? hdr + len : len);
         byte[]? header = contiguous ? null : ArrayPool<byte>.Shared.Rent(hdr);
         try
         {
@@ -269,7 +327,7 @@ public sealed class NbdTransmission
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buf);
+            _buffers.Return(buf);
             if (header is not null)
                 ArrayPool<byte>.Shared.Return(header);
         }

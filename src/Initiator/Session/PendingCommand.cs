@@ -112,8 +112,18 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
         lock (this) return Active && StartedAt < before && Command.Lun == lun && TryFail(error);
     }
 
-    /// <summary>The caller is done with the slot (it goes back to the free list next).</summary>
-    public void Release() => Volatile.Write(ref _active, 0);
+    /// <summary>The caller is done with the slot (it goes back to the free list next). The slot also lets go of the
+    /// command's buffers: an idle slot kept the last one it served alive, so after a burst of 1 MiB reads the
+    /// session held 128 MiB the NBD server had already given back. Under the lock, as error handling reads the
+    /// command under it.</summary>
+    public void Release()
+    {
+        lock (this)
+        {
+            Volatile.Write(ref _active, 0);
+            Command = default;
+        }
+    }
 
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
 
