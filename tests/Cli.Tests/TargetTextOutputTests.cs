@@ -32,4 +32,36 @@ public sealed class TargetTextOutputTests
             $"(SendTargets answer from 127.0.0.1:{target.Port})\n",
             result.Stderr);
     }
+
+    [Fact]
+    public async Task Discover_skips_a_target_name_that_is_not_an_iscsi_name_in_one_line_and_lists_the_others()
+    {
+        using var array = Raid5Array.CreateInMemory(3, 1, 1 << 20, 64 * 1024);
+        await using var bad = await StartAsync("iqn.2026-11.org.iscsi-up.test:disk0 10.66.66.66:3260,1 extra", array);
+        await using var good = await StartAsync("iqn.2026-11.org.iscsi-up.test:Disk1", array);
+        using var cli = new CliRun();
+
+        var skipped = await cli.RunAsync("discover", "-p", $"127.0.0.1:{bad.Port}", "-I", BundledTarget.Client);
+        var listed = await cli.RunAsync("discover", "-p", $"127.0.0.1:{good.Port}", "-I", BundledTarget.Client);
+
+        Assert.Equal("", skipped.Stdout);
+        Assert.Equal(ExitCodes.NoObjectsFound, skipped.ExitCode);
+        Assert.StartsWith($"iscsi-up: 127.0.0.1:{bad.Port} reported \"iqn.2026-11.org.iscsi-up.test:disk0 10.66.66.66:3260,1 extra\", " +
+                          "which is not a valid iSCSI target name; skipped\n", skipped.Stderr);
+        Assert.Equal(0, listed.ExitCode); // upper case is not wrong: iSCSI names compare without case
+        Assert.Equal($"127.0.0.1:{good.Port},1 iqn.2026-11.org.iscsi-up.test:Disk1\n", listed.Stdout);
+    }
+
+    private static async Task<IscsiTarget> StartAsync(string name, IBlockStorage storage)
+    {
+        var target = new IscsiTarget(new TargetOptions
+        {
+            TargetName = name,
+            Host = "127.0.0.1",
+            Port = 0,
+            Luns = new Dictionary<int, IBlockStorage> { [0] = storage },
+        });
+        await target.StartAsync();
+        return target;
+    }
 }

@@ -32,6 +32,11 @@ public static class DiscoverCommand
                 Timeout = TimeSpan.FromSeconds(result.GetResult(timeout) is { Implicit: false } ? seconds : defaults.LoginTimeoutSeconds),
             };
             var targets = await SendTargets.DiscoverAsync(where, options, ct).ConfigureAwait(false);
+            // A name that is not an iSCSI name (a space, say) would shift the columns scripts read: name it, skip it.
+            // Names are case-insensitive (RFC 3722), so case alone does not make one invalid.
+            foreach (var bad in targets.Where(t => !Config.InitiatorName.IsValid(t.Name.ToLowerInvariant())))
+                Console.Error.WriteLine($"iscsi-up: {where} reported \"{Initiator.Protocol.PeerText.Escape(bad.Name)}\", which is not a valid iSCSI target name; skipped");
+            targets = [.. targets.Where(t => Config.InitiatorName.IsValid(t.Name.ToLowerInvariant()))];
             if (result.GetValue(json))
             {
                 DiscoveredPortal[] list = [.. targets.SelectMany(t => t.Portals.Select(p => new DiscoveredPortal(t.Name, p.Portal.ToString(), p.GroupTag)))];

@@ -9,7 +9,9 @@ namespace IscsiUp.Cli.Config;
 /// </summary>
 public static partial class InitiatorName
 {
-    [GeneratedRegex(@"^(iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:.+)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16}([0-9A-Fa-f]{16})?)$")]
+    // After the colon, anything but white space, commas and control characters: RFC 3720 allows fewer characters,
+    // but names with capitals or underscores exist in the field; a space or a comma would break the output format.
+    [GeneratedRegex(@"^(iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[^\s,\p{Cc}]+)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16}([0-9A-Fa-f]{16})?)$")]
     private static partial Regex ValidName();
 
     public static bool IsValid(string name) => name.Length <= 223 && ValidName().IsMatch(name);
