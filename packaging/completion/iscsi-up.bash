@@ -17,12 +17,12 @@ _iscsi_up_reply() {
 _iscsi_up_options() {
     case $1 in
         discover) echo "-p --portal -I --initiator-name --login-timeout --json --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
-        login)    echo "-T --targetname -p --portal -I --initiator-name --lun --nbd-device --nbd-listen --nbd-unix --foreground --automatic --attempts --digest --login-timeout --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
+        login)    echo "-T --targetname -p --portal -I --initiator-name --lun --nbd-device --nbd-listen --nbd-unix --foreground --automatic --attempts --digest --login-timeout --command-timeout --abort-timeout --lu-reset-timeout --replacement-timeout --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
         session)  echo "-P --print-level --json" ;;
         logout)   echo "-T --targetname -p --portal --all --force" ;;
         mount)    echo "-T --targetname -p --portal -I --initiator-name -m --mount-point -t --type --lun --force-format --replace --fstab --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
         umount)   echo "-m --mount-point --remove-fstab --fstab" ;;
-        node)     echo "-T --targetname -p --portal -I --initiator-name --startup --lun --nbd-device --nbd-unix --no-chap --delete --json --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
+        node)     echo "-T --targetname -p --portal -I --initiator-name --startup --lun --nbd-device --nbd-unix --nbd-timeout --nbd-dead-timeout --command-timeout --abort-timeout --lu-reset-timeout --replacement-timeout --no-chap --delete --json --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
         iname)    echo "--set --generate" ;;
         daemon)   echo "--exit-when-idle" ;;
     esac
@@ -66,7 +66,7 @@ _iscsi_up() {
         -P|--print-level) _iscsi_up_reply -W "1 2 3" -- "$cur"; return ;;
         -m|--mount-point) _iscsi_up_reply -d -- "$cur"; return ;;
         --chap-secret-file|--chap-target-secret-file|--fstab|--nbd-unix) _iscsi_up_reply -f -- "$cur"; return ;;
-        -I|--initiator-name|--set|--lun|--login-timeout|--attempts|--nbd-listen|--chap-user|--chap-target-user|--exit-when-idle) return ;;
+        -I|--initiator-name|--set|--lun|--login-timeout|--attempts|--command-timeout|--abort-timeout|--lu-reset-timeout|--replacement-timeout|--nbd-timeout|--nbd-dead-timeout|--nbd-listen|--chap-user|--chap-target-user|--exit-when-idle) return ;;
     esac
     _iscsi_up_reply -W "$(_iscsi_up_options "$command") --help" -- "$cur"
 }
