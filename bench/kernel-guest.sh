@@ -32,11 +32,7 @@ run targetcli "$tpg/portals" delete 0.0.0.0 3260
 run targetcli "$tpg/portals" create 127.0.0.1 3260
 
 step "open-iscsi: iscsid, discovery, login as $IQN_OPENISCSI"
-mkdir -p /run/lock/iscsi /var/lib/iscsi /etc/iscsi
-echo "InitiatorName=$IQN_OPENISCSI" > /etc/iscsi/initiatorname.iscsi
-run iscsid
-at_exit 'iscsiadm -m node --logoutall=all > /dev/null 2>&1; pkill -x iscsid'
-wait_for 20 "iscsid's control socket" grep -q '@ISCSIADM_ABSTRACT_NAMESPACE' /proc/net/unix
+start_iscsid "$IQN_OPENISCSI"
 run iscsiadm -m discovery -t st -p 127.0.0.1
 run iscsiadm -m node -T "$IQN_LIO" -p 127.0.0.1 --login
 scsi_disk() { local b; for b in /sys/class/scsi_disk/*/device/block/*; do [[ -e $b ]] && basename "$b"; done; return 0; }

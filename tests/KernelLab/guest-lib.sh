@@ -215,6 +215,18 @@ keep_units() {
     printf '%s\n' "$@" >> /etc/lab/keep-units
 }
 
+# --- open-iscsi --------------------------------------------------------------------------------
+
+# start_iscsid INITIATOR_IQN: open-iscsi's daemon with that initiator name, ready for iscsiadm; at exit
+# every node is logged out and iscsid stopped.
+start_iscsid() {
+    mkdir -p /run/lock/iscsi /var/lib/iscsi /etc/iscsi
+    echo "InitiatorName=$1" > /etc/iscsi/initiatorname.iscsi
+    run iscsid
+    at_exit 'iscsiadm -m node --logoutall=all > /dev/null 2>&1; pkill -x iscsid'
+    wait_for 20 "iscsid's control socket" grep -q '@ISCSIADM_ABSTRACT_NAMESPACE' /proc/net/unix
+}
+
 # --- iscsi-up ----------------------------------------------------------------------------------
 
 # iscsi_up_login_device TARGET_IQN INITIATOR_IQN: log in with --nbd-device auto, print the device.

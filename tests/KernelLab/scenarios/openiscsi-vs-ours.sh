@@ -11,11 +11,7 @@ step "start iscsi-test-target"
 start_test_target
 
 step "open-iscsi: initiator name $IQN_CLIENT, start iscsid"
-mkdir -p /run/lock/iscsi /var/lib/iscsi /etc/iscsi
-echo "InitiatorName=$IQN_CLIENT" > /etc/iscsi/initiatorname.iscsi
-run iscsid
-at_exit 'iscsiadm -m node --logoutall=all > /dev/null 2>&1; pkill -x iscsid'
-wait_for 20 "iscsid's control socket" grep -q '@ISCSIADM_ABSTRACT_NAMESPACE' /proc/net/unix
+start_iscsid "$IQN_CLIENT"
 
 step "discovery: iscsiadm -m discovery -t st -p 127.0.0.1"
 capture discovery iscsiadm -m discovery -t st -p 127.0.0.1
