@@ -89,7 +89,7 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
             // No cancellation here (the list API has none): a dead connection is closed, which fails the send.
             await socket.SendAsync(_gather, SocketFlags.None).ConfigureAwait(false);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             throw WriteFailed(e);
         }
@@ -107,7 +107,7 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
         {
             await socket.SendAsync(data, SocketFlags.None, ct).ConfigureAwait(false);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             throw WriteFailed(e);
         }
@@ -117,8 +117,9 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
         }
     }
 
-    // The same wording as NetworkStream's, which callers and logs already know.
-    private static IOException WriteFailed(SocketException e) =>
+    // The same wording as NetworkStream's, which callers and logs already know. A socket closed under a send (a
+    // session aborted by another thread) is a failed write like any other, not a programming error.
+    private static IOException WriteFailed(Exception e) =>
         new($"Unable to write data to the transport connection: {e.Message}.", e);
 
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();

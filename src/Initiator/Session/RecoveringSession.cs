@@ -254,9 +254,10 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
                 {
                     await session.PingAsync(ct, _recovery.NopTimeout).ConfigureAwait(false);
                 }
-                catch (IOException e) when (!ct.IsCancellationRequested)
+                catch (IOException e)
                 {
-                    session.Abort($"no answer to NOP-Out ping: {e.Message}");
+                    // Closing: the session is going away anyway, and a ping cut short by that is no news.
+                    if (!ct.IsCancellationRequested) session.Abort($"no answer to NOP-Out ping: {e.Message}");
                 }
             }
         }

@@ -113,4 +113,22 @@ public class GatherWriteStreamTests
         });
         Assert.StartsWith("Unable to write data to the transport connection", error.Message);
     }
+
+    [Fact]
+    public async Task A_socket_closed_under_the_writer_fails_the_flush_and_the_gathered_send_as_IOException()
+    {
+        // A session aborted by another thread closes its socket while a writer (a NOP-Out ping) is sending: the
+        // writer must see a failed write (callers handle IOException), not an ObjectDisposedException.
+        var (ours, peer) = await ConnectedPairAsync();
+        using var __ = peer;
+        var stream = new GatherWriteStream(ours, BufferSize);
+        await stream.WriteAsync(Pattern(48, 8));
+        ours.Dispose();
+
+        var flush = await Assert.ThrowsAsync<IOException>(() => stream.FlushAsync());
+        Assert.Contains("Unable to write data to the transport connection", flush.Message);
+
+        await stream.WriteAsync(Pattern(48, 9));
+        await Assert.ThrowsAsync<IOException>(() => stream.WriteAsync(Pattern(256 * 1024, 10)).AsTask());
+    }
 }
