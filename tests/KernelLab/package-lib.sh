@@ -57,11 +57,24 @@ login_through_socket() {
     write_and_verify "$package_device" "$2"
 }
 
-# check_session_kept WHAT: after an upgrade: the same daemon still serves the same session.
-check_session_kept() {
-    [[ $(systemctl show -P MainPID iscsi-upd.service) == "$package_pid" ]] || fail "the daemon was restarted by $1 (pid $package_pid -> $(systemctl show -P MainPID iscsi-upd.service))"
-    [[ -e /sys/block/${package_device#/dev/}/pid ]] || fail "$package_device was detached by $1"
-    assert_contains "$(/usr/bin/iscsi-up session)" "$package_device" "iscsi-up session after $1"
+# check_live_upgrade WHAT MOUNTPOINT COMMAND...: an upgrade with the filesystem mounted: COMMAND restarts the
+# daemon, and the new one takes the mounted device over (no I/O error, the data intact, writes go on).
+check_live_upgrade() {
+    local what=$1 mountpoint=$2 after
+    shift 2
+    mount_by_uuid "$package_device" "$mountpoint"
+    run "$@"
+    after=$(systemctl show -P MainPID iscsi-upd.service)
+    [[ $after != "$package_pid" && $after != 0 ]] || fail "$what did not restart the daemon (pid $package_pid -> $after)"
+    wait_for 60 "daemon pid $after to take $package_device over" bash -c "grep -qsE '^pid=$after\$' /run/iscsi-up/sessions/*.session && grep -qsx state=LOGGED_IN /run/iscsi-up/sessions/*.session"
+    [[ -e /sys/block/${package_device#/dev/}/pid ]] || fail "$package_device was detached by $what"
+    assert_contains "$(/usr/bin/iscsi-up session)" "$package_device" "iscsi-up session after $what"
+    check_payload "$mountpoint"
+    head -c 1M /dev/urandom > "$mountpoint/after-upgrade.bin"
+    sync
+    ! dmesg | grep -qE "I/O error, dev ${package_device#/dev/}" || fail "dmesg has I/O errors for $package_device after $what"
+    note "daemon pid $package_pid -> $after; $(journalctl -b -u iscsi-upd.service -o cat --no-pager | grep -E 'left for the next daemon|taken over' | tr '\n' '|')"
+    run umount "$mountpoint"
 }
 
 # check_removed WHAT: after the removal: every unit stopped, the daemon logged out and detached the device,

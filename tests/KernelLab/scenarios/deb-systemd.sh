@@ -5,8 +5,8 @@
 #     daemon is not running, /run/iscsi-up exists (tmpfiles.d), an initiator name was generated, mode 0600;
 #   - a node created with /usr/bin/iscsi-up and `systemctl start iscsi-up.service` logs in through the
 #     socket-activated daemon, and /dev/nbdX appears;
-#   - an upgrade (dpkg -i of the same package again) restarts nothing: the same daemon still serves the
-#     same session;
+#   - an upgrade (dpkg -i of the same package again) with the filesystem mounted restarts the daemon; the
+#     new one takes the mounted device over (no I/O error, the file intact), as with the RPM;
 #   - dpkg -r: prerm stops the units (the daemon logs out, the device is detached), the files are gone and
 #     the initiator name stays; dpkg -P removes it.
 # lab-needs: iscsi-up iscsi-test-target deb
@@ -38,9 +38,8 @@ check() {
 
     login_through_socket /tmp/raid-deb /mnt/deb-disk
 
-    step "upgrade (dpkg -i the same package again): nothing restarts, the session stays"
-    run dpkg -i --no-triggers "$deb_file"
-    check_session_kept "the upgrade"
+    step "upgrade (dpkg -i the same package again) with the filesystem mounted: the daemon restarts and takes the device over"
+    check_live_upgrade "the upgrade" /mnt/deb-disk dpkg -i --no-triggers "$deb_file"
 
     step "dpkg -r: prerm stops the units; the daemon logs out and detaches; the initiator name stays"
     run dpkg -r --no-triggers iscsi-up

@@ -38,21 +38,8 @@ check() {
 
     step "upgrade (rpm -Uvh of release 2) with the filesystem mounted: the daemon restarts and takes the device over"
     [[ -n ${LAB_RPM_NEXT:-} && -f $LAB_RPM_NEXT ]] || fail "no newer RPM to upgrade to (LAB_RPM_NEXT=${LAB_RPM_NEXT:-})"
-    mount_by_uuid "$package_device" /mnt/rpm-disk
-    run rpm -Uvh --nodeps "$LAB_RPM_NEXT"
+    check_live_upgrade "the upgrade to release 2" /mnt/rpm-disk rpm -Uvh --nodeps "$LAB_RPM_NEXT"
     [[ $(rpm -q --qf '%{RELEASE}' iscsi-up) == 2* ]] || fail "rpm -q iscsi-up: $(rpm -q iscsi-up) after the upgrade"
-    local after
-    after=$(systemctl show -P MainPID iscsi-upd.service)
-    [[ $after != "$package_pid" && $after != 0 ]] || fail "the upgrade did not restart the daemon (pid $package_pid -> $after)"
-    wait_for 60 "daemon pid $after to take $package_device over" bash -c "grep -qsE '^pid=$after\$' /run/iscsi-up/sessions/*.session && grep -qsx state=LOGGED_IN /run/iscsi-up/sessions/*.session"
-    [[ -e /sys/block/${package_device#/dev/}/pid ]] || fail "$package_device was detached by the upgrade"
-    assert_contains "$(/usr/bin/iscsi-up session)" "$package_device" "iscsi-up session after the upgrade"
-    check_payload /mnt/rpm-disk
-    head -c 1M /dev/urandom > /mnt/rpm-disk/after-upgrade.bin
-    sync
-    ! dmesg | grep -qE "I/O error, dev ${package_device#/dev/}" || fail "dmesg has I/O errors for $package_device after the upgrade"
-    note "daemon pid $package_pid -> $after; $(journalctl -b -u iscsi-upd.service -o cat --no-pager | grep -E 'left for the next daemon|taken over' | tr '\n' '|')"
-    run umount /mnt/rpm-disk
 
     step "rpm -e: %preun disables and stops the units; the daemon logs out and detaches"
     run rpm -e --nodeps iscsi-up
