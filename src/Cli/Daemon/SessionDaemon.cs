@@ -103,8 +103,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         {
             int code = await held.Run.ConfigureAwait(false);
             if (code != ExitCodes.Success)
-                client.Err($"iscsi-up: session [{id}] to {held.Target} at {held.Portal}: the device is detached, but the target did not answer " +
-                           $"the cache flush and logout within {SessionHost.StopBudget.TotalSeconds:0} s");
+                client.Err($"iscsi-up: session [{id}] to {held.Target} at {held.Portal}: {held.Host?.StopProblem ?? "the logout did not complete"}");
             return code;
         }
         catch (Exception e)

@@ -43,6 +43,12 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     }
     private bool _handOverOnStop;
 
+    /// <summary>
+    /// Why the last stop did not end in a clean logout (null when it did, or has not happened): what a daemon tells
+    /// the `logout` command that asked for the stop.
+    /// </summary>
+    public string? StopProblem { get; private set; }
+
     /// <summary>How long the cache flush and logout may take once the device is detached.</summary>
     public static readonly TimeSpan StopBudget = TimeSpan.FromSeconds(20);
 
@@ -119,6 +125,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             if (finished == failed.Task)
             {
                 Console.Error.WriteLine($"iscsi-up: {failed.Task.Result.Message}");
+                StopProblem = $"the session had already failed: {failed.Task.Result.Message}";
                 return ExitCodes.Transport;
             }
             // A device in use is drained and left for the next daemon, one nobody uses is detached. Either waits for the
@@ -143,6 +150,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             {
                 Console.Error.WriteLine($"iscsi-up: {options.TargetName} at {portal} left I/O unanswered for {StopBudget.TotalSeconds:0} s; " +
                                         "closing the connection without a logout (that I/O fails)");
+                StopProblem = $"the target left I/O unanswered for {StopBudget.TotalSeconds:0} s: the connection was closed without a logout (that I/O failed)";
                 await session.DisposeAsync().ConfigureAwait(false);
                 await detaching.ConfigureAwait(false);
                 return ExitCodes.Transport;
@@ -158,12 +166,16 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             {
                 Console.Error.WriteLine($"iscsi-up: warning: {options.TargetName} at {portal} did not answer within {StopBudget.TotalSeconds:0} s: " +
                                         "no cache flush and no logout (the target ends the session itself)");
+                StopProblem = $"the device is {(leftWaiting ? "left for the next daemon" : "detached")}, but the target did not answer " +
+                              $"the cache flush and logout within {StopBudget.TotalSeconds:0} s";
                 return ExitCodes.Transport;
             }
             try { await session.LogoutAsync(budget.Token).ConfigureAwait(false); }
             catch (Exception e) when (e is OperationCanceledException or IOException)
             {
-                Console.Error.WriteLine($"iscsi-up: warning: logout from {options.TargetName} at {portal} did not complete: {(e is IOException ? e.Message : "no answer")}");
+                string why = e is IOException ? e.Message : $"no answer within {StopBudget.TotalSeconds:0} s";
+                Console.Error.WriteLine($"iscsi-up: warning: logout from {options.TargetName} at {portal} did not complete: {why}");
+                StopProblem = $"the device is {(leftWaiting ? "left for the next daemon" : "detached")}, but the logout did not complete: {why}";
                 return ExitCodes.Transport;
             }
             output.WriteLine($"Logout of [target: {options.TargetName}, portal: {portal}] successful.");
