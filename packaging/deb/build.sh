@@ -41,7 +41,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/iscsi-up-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root=$work/root
 doc=$root/usr/share/doc/iscsi-up
-install -d -m 0755 "$root/usr/bin" "$root/lib/systemd/system" "$root/usr/lib/tmpfiles.d" \
+install -d -m 0755 "$root/usr/bin" "$root/lib/systemd/system" "$root/lib/udev/rules.d" "$root/usr/lib/tmpfiles.d" \
   "$root/usr/share/man/man8" "$doc" "$root/DEBIAN"
 install -d -m 0700 "$root/etc/iscsi-up" "$root/etc/iscsi-up/nodes" "$root/etc/iscsi-up/secrets"
 
@@ -52,6 +52,7 @@ for unit in iscsi-up.service iscsi-upd.service iscsi-upd.socket; do
   install -m 0644 "$repo/packaging/systemd/$unit" "$root/lib/systemd/system/$unit"
 done
 install -m 0644 "$repo/packaging/rpm/iscsi-up.tmpfiles.conf" "$root/usr/lib/tmpfiles.d/iscsi-up.conf"
+install -m 0644 "$repo/packaging/udev/59-iscsi-up.rules" "$root/lib/udev/rules.d/59-iscsi-up.rules"
 install -m 0644 "$here/copyright" "$doc/copyright"
 gzip -n -9 -c "$here/changelog" > "$doc/changelog.Debian.gz"
 gzip -n -9 -c "$repo/README.md" > "$doc/README.md.gz"

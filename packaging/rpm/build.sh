@@ -59,6 +59,7 @@ cp -p "$repo/packaging/rpm/iscsi-up.tmpfiles.conf" "$sources/iscsi-up.tmpfiles.c
 cp -p "$repo/README.md" "$sources/README.md"
 cp -p "$repo/packaging/completion/iscsi-up.bash" "$sources/iscsi-up.bash"
 cp -p "$repo/packaging/completion/_iscsi-up" "$sources/_iscsi-up"
+cp -p "$repo/packaging/udev/59-iscsi-up.rules" "$sources/59-iscsi-up.rules"
 license_define=()
 for name in LICENSE LICENSE.md LICENSE.txt COPYING; do
   if [ -f "$repo/$name" ]; then

@@ -17,6 +17,7 @@ var root = new RootCommand("iscsi-up: discover, log in to and mount iSCSI storag
     DaemonCommand.Create(),
     NodeCommand.Create(),
     InameCommand.Create(),
+    UdevIdCommand.Create(),
 };
 
 var parsed = root.Parse(args);

@@ -57,6 +57,42 @@ login_through_socket() {
     write_and_verify "$package_device" "$2"
 }
 
+# disk_links DEVICE: the /dev/disk/by-path and by-id (wwn-, scsi-) names udev gives DEVICE, one per line, sorted.
+disk_links() {
+    udevadm info -q symlink "$1" | tr ' ' '\n' | grep -E '^disk/(by-path/|by-id/(wwn|scsi)-)' | sort || true
+}
+
+# check_udev_names MOUNTPOINT: the package's udev rule gives our device the names open-iscsi's /dev/sdX gets for
+# the same LUN (logged in with iscsiadm for comparison, then logged out), each name leads to our device, and
+# the filesystem mounts by its by-path name.
+check_udev_names() {
+    step "udev names: by-path and by-id links for $package_device, the same as open-iscsi's /dev/sdX for the same LUN"
+    run udevadm settle
+    local ours theirs link sd before
+    ours=$(disk_links "$package_device")
+    note "$package_device: $(tr '\n' ' ' <<< "$ours")"
+    grep -qxF "disk/by-path/ip-127.0.0.1:3260-iscsi-$IQN_DISK-lun-0" <<< "$ours" || fail "no by-path link for $package_device: $ours"
+    grep -qE '^disk/by-id/wwn-0x[0-9a-f]+$' <<< "$ours" || fail "no by-id wwn link for $package_device: $ours"
+    start_iscsid "$IQN_CLIENT"
+    before=$(ls /sys/class/scsi_disk)
+    run iscsiadm -m discovery -t st -p 127.0.0.1
+    run iscsiadm -m node -T "$IQN_DISK" -p 127.0.0.1 --login
+    wait_for 60 "open-iscsi's SCSI disk" bash -c "ls /sys/class/scsi_disk | grep -vxF '$before' | grep -q ."
+    sd=/dev/$(basename "$(ls -d /sys/class/scsi_disk/"$(ls /sys/class/scsi_disk | grep -vxF "$before" | head -n 1)"/device/block/* | head -n 1)")
+    run udevadm settle
+    theirs=$(disk_links "$sd")
+    note "open-iscsi's $sd: $(tr '\n' ' ' <<< "$theirs")"
+    run iscsiadm -m node -T "$IQN_DISK" -p 127.0.0.1 --logout
+    run udevadm settle
+    [[ $ours == "$theirs" ]] || fail "udev names differ: $package_device has [$(tr '\n' ' ' <<< "$ours")], open-iscsi's $sd has [$(tr '\n' ' ' <<< "$theirs")]"
+    for link in $ours; do
+        [[ $(readlink -f "/dev/$link") == "$package_device" ]] || fail "/dev/$link leads to $(readlink -f "/dev/$link"), not $package_device"
+    done
+    run mount "/dev/disk/by-path/ip-127.0.0.1:3260-iscsi-$IQN_DISK-lun-0" "$1"
+    check_payload "$1"
+    run umount "$1"
+}
+
 # check_live_upgrade WHAT MOUNTPOINT COMMAND...: an upgrade with the filesystem mounted: COMMAND restarts the
 # daemon, and the new one takes the mounted device over (no I/O error, the data intact, writes go on).
 check_live_upgrade() {

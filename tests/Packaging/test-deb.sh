@@ -49,13 +49,14 @@ for entry in "-rwxr-xr-x root/root ./usr/bin/iscsi-up" \
              "-rw-r--r-- root/root ./lib/systemd/system/iscsi-upd.service" \
              "-rw-r--r-- root/root ./lib/systemd/system/iscsi-upd.socket" \
              "-rw-r--r-- root/root ./usr/lib/tmpfiles.d/iscsi-up.conf" \
+             "-rw-r--r-- root/root ./lib/udev/rules.d/59-iscsi-up.rules" \
              "-rw-r--r-- root/root ./usr/share/man/man8/iscsi-up.8.gz" \
              "-rw-r--r-- root/root ./usr/share/doc/iscsi-up/copyright" \
              "drwx------ root/root ./etc/iscsi-up/" "drwx------ root/root ./etc/iscsi-up/nodes/" \
              "drwx------ root/root ./etc/iscsi-up/secrets/"; do
   grep -qxF -- "$entry" <<<"$contents" || missing+=" [$entry]"
 done
-check "files: executable, 3 units, tmpfiles.d, man page, copyright, /etc/iscsi-up 0700${missing:+ (missing:$missing)}" test -z "$missing"
+check "files: executable, 3 units, tmpfiles.d, udev rule, man page, copyright, /etc/iscsi-up 0700${missing:+ (missing:$missing)}" test -z "$missing"
 check "files: nothing in /run (tmpfiles.d makes /run/iscsi-up)" bash -c '! grep -q "\./run" <<<"$1"' _ "$contents"
 for script in postinst prerm postrm; do
   dpkg-deb --ctrl-tarfile "$deb" | tar -xO "./$script" > "$work/$script"

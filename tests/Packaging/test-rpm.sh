@@ -97,10 +97,10 @@ for path in /usr/bin/iscsi-up /usr/lib/systemd/system/iscsi-up.service /usr/lib/
             /usr/lib/systemd/system/iscsi-upd.socket /usr/lib/tmpfiles.d/iscsi-up.conf /usr/share/man/man8/iscsi-up.8.gz \
             /etc/iscsi-up /etc/iscsi-up/nodes /etc/iscsi-up/secrets /etc/iscsi-up/initiatorname.iscsi \
             /run/iscsi-up /usr/share/doc/iscsi-up/README.md /usr/share/bash-completion/completions/iscsi-up \
-            /usr/share/zsh/site-functions/_iscsi-up; do
+            /usr/share/zsh/site-functions/_iscsi-up /usr/lib/udev/rules.d/59-iscsi-up.rules; do
   contains "$list" "$path" || missing+=" $path"
 done
-check "rpm -qlp lists binary, 3 units, tmpfiles.d, man page, bash and zsh completion, /etc/iscsi-up, docs${missing:+ (missing:$missing)}" test -z "$missing"
+check "rpm -qlp lists binary, 3 units, tmpfiles.d, udev rule, man page, bash and zsh completion, /etc/iscsi-up, docs${missing:+ (missing:$missing)}" test -z "$missing"
 if [ -f LICENSE ] || [ -f LICENSE.md ] || [ -f LICENSE.txt ] || [ -f COPYING ]; then
   check "rpm -qlp lists the license text" contains "$list" /usr/share/licenses/iscsi-up/LICENSE
 else

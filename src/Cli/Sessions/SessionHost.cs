@@ -106,11 +106,14 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                     SessionRecord.LoggedIn, ControlSocket)
                 {
                     Serial = disk.SerialNumber,
+                    Identifier = disk.Identifier?.ToString(),
                     NbdTimeout = export.NbdTimeouts.RequestSeconds,
                     NbdDeadTimeout = export.NbdTimeouts.DeadConnectionSeconds,
                 };
                 _record.Save();
             }
+            // udev saw the device before this record existed: let it look again and make the by-path and by-id links.
+            if (device.Length > 0) UdevNames.Announce(device);
             session.RecoveringChanged += recovering =>
             {
                 _recovering = recovering;

@@ -22,6 +22,8 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
 
     /// <summary>The LUN's unit serial number (VPD 0x80) when it has one: a successor refuses a LUN whose serial changed.</summary>
     public string? Serial { get; init; }
+    /// <summary>The LUN's world-wide name (VPD 0x83, `naa:HEX` or `eui:HEX`) when it has one: udev's by-id names come from it.</summary>
+    public string? Identifier { get; init; }
     /// <summary>The kernel device's request and dead-connection timeouts (seconds), for the successor's reattach.</summary>
     public int NbdTimeout { get; init; } = KernelNbdTimeouts.DefaultRequestSeconds;
     public int NbdDeadTimeout { get; init; } = KernelNbdTimeouts.DefaultDeadConnectionSeconds;
@@ -50,6 +52,7 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
             .Append("state=").Append(State).Append('\n')
             .Append("control=").Append(Control ?? "").Append('\n')
             .Append("serial=").Append(Serial ?? "").Append('\n')
+            .Append("identifier=").Append(Identifier ?? "").Append('\n')
             .Append("nbd_timeout=").Append(NbdTimeout).Append('\n')
             .Append("nbd_dead_timeout=").Append(NbdDeadTimeout).Append('\n')
             .Append("left_at=").Append(LeftAt).Append('\n')
@@ -77,6 +80,7 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
                 Optional("control"))
             {
                 Serial = Optional("serial"),
+                Identifier = Optional("identifier"),
                 NbdTimeout = Optional("nbd_timeout") is { } timeout ? int.Parse(timeout, CultureInfo.InvariantCulture) : KernelNbdTimeouts.DefaultRequestSeconds,
                 NbdDeadTimeout = Optional("nbd_dead_timeout") is { } dead ? int.Parse(dead, CultureInfo.InvariantCulture) : KernelNbdTimeouts.DefaultDeadConnectionSeconds,
                 LeftAt = Optional("left_at") is { } left ? long.Parse(left, CultureInfo.InvariantCulture) : 0,

@@ -28,6 +28,8 @@ public sealed class ScsiDisk
     public ReadCapacity Capacity { get; private set; } = null!;
     public BlockLimits Limits { get; private set; } = BlockLimits.None;
     public string? SerialNumber { get; private set; }
+    /// <summary>The LUN's world-wide name (VPD 0x83) when it has one: the udev by-id names come from it.</summary>
+    public LunIdentifier? Identifier { get; private set; }
     /// <summary>True when the caching mode page or standard data says the device honours FUA (DPOFUA).</summary>
     public bool SupportsFua { get; private set; }
 
@@ -53,6 +55,8 @@ public sealed class ScsiDisk
             var serial = await disk.VpdPageAsync(0x80, ct).ConfigureAwait(false);
             if (serial.Length > 4) disk.SerialNumber = InquiryData.Ascii(serial.AsSpan(4, Math.Min(serial.Length - 4, serial[3]))).Trim();
         }
+        if (pages.Contains(LunIdentifier.VpdPage))
+            disk.Identifier = LunIdentifier.Parse(await disk.VpdPageAsync(LunIdentifier.VpdPage, ct).ConfigureAwait(false));
         disk.SupportsFua = await disk.ReadDpoFuaAsync(ct).ConfigureAwait(false);
         return disk;
     }

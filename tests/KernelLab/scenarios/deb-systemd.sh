@@ -37,6 +37,10 @@ check() {
     check_socket_only
 
     login_through_socket /tmp/raid-deb /mnt/deb-disk
+    step "the udev rule (in /lib/udev/rules.d) names the device by path"
+    run udevadm settle
+    [[ $(readlink -f "/dev/disk/by-path/ip-127.0.0.1:3260-iscsi-$IQN_DISK-lun-0") == "$package_device" ]] \
+        || fail "/dev/disk/by-path/ip-127.0.0.1:3260-iscsi-$IQN_DISK-lun-0 does not lead to $package_device: $(ls -l /dev/disk/by-path 2>&1 | tr '\n' '|')"
 
     step "upgrade (dpkg -i the same package again) with the filesystem mounted: the daemon restarts and takes the device over"
     check_live_upgrade "the upgrade" /mnt/deb-disk dpkg -i --no-triggers "$deb_file"

@@ -7,6 +7,8 @@
 #   - the installed iscsi-upd.socket starts the daemon on the first connection: a node created with
 #     /usr/bin/iscsi-up and `systemctl start iscsi-up.service` logs it in through the socket-activated
 #     daemon, and /dev/nbdX appears;
+#   - the udev rule gives the device the by-path and by-id names open-iscsi's /dev/sdX gets for the same LUN,
+#     and the filesystem mounts by its by-path name;
 #   - an upgrade (rpm -Uvh of the same build as release 2) with the filesystem mounted restarts the
 #     daemon; the new one takes the mounted device over (no I/O error, the file intact);
 #   - rpm -e: %preun disables and stops the units (the daemon logs out, the device is detached), the
@@ -35,6 +37,7 @@ check() {
     check_socket_only
 
     login_through_socket /tmp/raid-rpm /mnt/rpm-disk
+    check_udev_names /mnt/rpm-disk
 
     step "upgrade (rpm -Uvh of release 2) with the filesystem mounted: the daemon restarts and takes the device over"
     [[ -n ${LAB_RPM_NEXT:-} && -f $LAB_RPM_NEXT ]] || fail "no newer RPM to upgrade to (LAB_RPM_NEXT=${LAB_RPM_NEXT:-})"
