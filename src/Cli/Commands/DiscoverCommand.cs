@@ -1,3 +1,4 @@
+using IscsiUp.Io;
 using System.CommandLine;
 using IscsiUp.Cli.Config;
 using IscsiUp.Initiator.Discovery;
@@ -35,7 +36,7 @@ public static class DiscoverCommand
             // A name that is not an iSCSI name (a space, say) would shift the columns scripts read: name it, skip it.
             // Names are case-insensitive (RFC 3722), so case alone does not make one invalid.
             foreach (var bad in targets.Where(t => !Config.InitiatorName.IsValid(t.Name.ToLowerInvariant())))
-                Console.Error.WriteLine($"iscsi-up: {where} reported \"{Initiator.Protocol.PeerText.Escape(bad.Name)}\", which is not a valid iSCSI target name; skipped");
+                Console.Error.WriteLine($"iscsi-up: {where} reported \"{PeerText.Escape(bad.Name)}\", which is not a valid iSCSI target name; skipped");
             targets = [.. targets.Where(t => Config.InitiatorName.IsValid(t.Name.ToLowerInvariant()))];
             if (result.GetValue(json))
             {

@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Io;
+using IscsiUp.Io;
 
 namespace IscsiUp.Cli.Sessions;
 

@@ -1,3 +1,4 @@
+using IscsiUp.Io;
 using System.Buffers.Binary;
 using System.Text;
 
@@ -308,7 +309,7 @@ internal sealed class NbdHandshake
     };
 
     /// <summary>Export names come from the network: keep log lines short and free of control characters.</summary>
-    private static string Printable(string s) => Protocol.PeerText.Escape(s, 64);
+    private static string Printable(string s) => PeerText.Escape(s, 64);
 
     private void Log(string line) => _log?.Invoke($"nbd [{_peer}]: {line}");
 }

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
-using IscsiUp.Initiator.Io;
+using IscsiUp.Io;
 
 namespace IscsiUp.Initiator.Nbd;
 

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using IscsiUp.Initiator.Io;
+using IscsiUp.Io;
 
 namespace IscsiUp.Initiator.Nbd;
 

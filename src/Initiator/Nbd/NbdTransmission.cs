@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
-using IscsiUp.Initiator.Io;
+using IscsiUp.Io;
 
 namespace IscsiUp.Initiator.Nbd;
 

@@ -1,3 +1,4 @@
+using IscsiUp.Io;
 using System.Text;
 
 namespace IscsiUp.Initiator.Scsi;
@@ -14,7 +15,7 @@ public sealed record InquiryData(byte PeripheralQualifier, byte DeviceType, stri
     }
 
     /// <summary>T10 strings are printable ASCII; anything else the device sent is shown escaped.</summary>
-    internal static string Ascii(ReadOnlySpan<byte> bytes) => Protocol.PeerText.Escape(Encoding.ASCII.GetString(bytes).TrimEnd(' ', '\0'));
+    internal static string Ascii(ReadOnlySpan<byte> bytes) => PeerText.Escape(Encoding.ASCII.GetString(bytes).TrimEnd(' ', '\0'));
 
     public string DeviceTypeName => DeviceType switch
     {

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
-using IscsiUp.Initiator.Io;
+using IscsiUp.Io;
 using IscsiUp.Initiator.Protocol;
 
 namespace IscsiUp.Initiator.Session;

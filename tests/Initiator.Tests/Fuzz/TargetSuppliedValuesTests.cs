@@ -1,3 +1,4 @@
+using IscsiUp.Io;
 using System.Buffers.Binary;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Protocol;

@@ -1,3 +1,4 @@
+using IscsiUp.Io;
 using System.Text;
 using IscsiUp.Initiator.Protocol;
 

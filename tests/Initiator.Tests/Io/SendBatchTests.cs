@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using IscsiUp.Initiator.Io;
+using IscsiUp.Io;
 
 namespace IscsiUp.Initiator.Tests.Io;
 

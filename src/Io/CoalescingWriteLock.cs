@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace IscsiUp.Initiator.Io;
+namespace IscsiUp.Io;
 
 /// <summary>
 /// Serialises writers of one buffered stream and pushes the bytes to the socket only when the last writer of a

@@ -1,4 +1,4 @@
-namespace IscsiUp.Initiator.Io;
+namespace IscsiUp.Io;
 
 /// <summary>
 /// Makes a process that holds sessions run its socket continuations on one socket event thread instead of

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace IscsiUp.Initiator.Io;
+namespace IscsiUp.Io;
 
 /// <summary>
 /// The write buffer in front of a connected stream socket. Small writes are copied and wait for

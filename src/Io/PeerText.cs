@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 
-namespace IscsiUp.Initiator.Protocol;
+namespace IscsiUp.Io;
 
 /// <summary>
 /// Text that came from a peer (a target's keys, INQUIRY strings, an NBD client's export name) before it goes into

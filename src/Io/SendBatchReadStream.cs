@@ -1,4 +1,4 @@
-namespace IscsiUp.Initiator.Io;
+namespace IscsiUp.Io;
 
 /// <summary>
 /// The read side of a socket for a loop that batches its sends: a read that cannot complete at once first

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace IscsiUp.Initiator.Io;
+namespace IscsiUp.Io;
 
 /// <summary>
 /// Holds back the socket flushes of writes made while one receive loop handles input that is already at hand,
