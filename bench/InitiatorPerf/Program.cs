@@ -7,7 +7,7 @@ using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
 
 var options = Args.Parse(args);
-IscsiUp.Initiator.Io.SocketEventThread.RunContinuationsInline(); // as the session daemon runs
+IscsiUp.Io.SocketEventThread.RunContinuationsInline(); // as the session daemon runs
 var session = await IscsiSession.LoginAsync(Portal.Parse(options.Portal), new LoginOptions
 {
     InitiatorName = options.Initiator,
