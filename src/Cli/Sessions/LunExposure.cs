@@ -61,6 +61,9 @@ public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsy
                 : await KernelNbdDevice.AttachAsync(_server, export, request.NbdDevice!, backend, request.NbdTimeouts, ct).ConfigureAwait(false);
         }
         catch (ArgumentException e) { throw new UserError(e.Message); }
+        int attached = _device.Index;
+        if (await Task.Run(() => KernelNbdSysfs.Host.LimitRequestSize(attached, export.Backend.MaxTransferLength)).ConfigureAwait(false) is null)
+            output.WriteLine($"iscsi-up: could not raise {_device.DevicePath}'s largest request (queue/max_sectors_kb); it stays at the nbd driver's default");
         return _device.DevicePath;
     }
 

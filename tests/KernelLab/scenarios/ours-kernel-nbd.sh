@@ -27,6 +27,15 @@ expected=$((2 * DISK_SIZE_MIB * 1024 * 1024))
 ((size == expected)) || fail "$device has $size bytes, expected 2 x $DISK_SIZE_MIB MiB = $expected (RAID-5 3+1)"
 note "$device: $size bytes, served by pid $(cat "/sys/block/$nbd/pid")"
 
+step "the kernel sends requests as large as the LUN takes (not the nbd driver's 128 KiB)"
+block_size=$(blockdev --getss "$device")
+lun_limit_kb=$((8192 * block_size / 1024))  # iscsi-test-target's Block Limits: 8192 blocks per command
+hw_kb=$(cat "/sys/block/$nbd/queue/max_hw_sectors_kb")
+max_kb=$(cat "/sys/block/$nbd/queue/max_sectors_kb")
+want_kb=$((hw_kb < lun_limit_kb ? hw_kb : lun_limit_kb))
+((max_kb == want_kb)) || fail "$device: max_sectors_kb is $max_kb, expected $want_kb (LUN limit $lun_limit_kb KiB, queue limit $hw_kb KiB)"
+note "$device: max_sectors_kb $max_kb (max_hw_sectors_kb $hw_kb)"
+
 step "iscsi-up session lists the session with its device"
 capture session iscsi-up session
 ((session_rc == 0)) || fail "iscsi-up session exited with $session_rc: $session_err"

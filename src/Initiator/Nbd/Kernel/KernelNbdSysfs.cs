@@ -5,7 +5,8 @@ namespace IscsiUp.Initiator.Nbd.Kernel;
 
 /// <summary>
 /// What /sys/block/nbdX says about a kernel nbd device: the backend identifier its creator gave it, its size,
-/// whether it is in use. The roots are parameters so tests can point them at a directory of their own.
+/// whether it is in use; and the one queue limit we set. The roots are parameters so tests can point them at a
+/// directory of their own.
 /// </summary>
 public sealed class KernelNbdSysfs(string sysBlock = "/sys/block", string proc = "/proc", string dev = "/dev")
 {
@@ -17,6 +18,26 @@ public sealed class KernelNbdSysfs(string sysBlock = "/sys/block", string proc =
     /// <summary>The device's size in bytes (/sys/block/nbdX/size counts 512-byte sectors), or null.</summary>
     public long? SizeBytes(int index) =>
         long.TryParse(ReadLine(Path.Combine(sysBlock, $"nbd{index}", "size")), out long sectors) ? sectors * 512 : null;
+
+    /// <summary>
+    /// Lets the kernel send requests of up to <paramref name="maxBytes"/> (the LUN's maximum transfer) by raising
+    /// queue/max_sectors_kb, capped by max_hw_sectors_kb. The nbd driver starts every device at 128 KiB, so
+    /// without this a 1 MiB write reaches the target as eight commands (open-iscsi's /dev/sdX starts at
+    /// 1280 KiB or the LUN's limit). Returns the KiB now in effect, or null when sysfs could not be read or set.
+    /// </summary>
+    public int? LimitRequestSize(int index, long maxBytes)
+    {
+        string queue = Path.Combine(sysBlock, $"nbd{index}", "queue");
+        if (!int.TryParse(ReadLine(Path.Combine(queue, "max_hw_sectors_kb")), out int hardwareKb) || hardwareKb <= 0) return null;
+        // The kernel refuses less than a page.
+        int wantedKb = (int)Math.Max(4, Math.Min(hardwareKb, maxBytes / 1024));
+        try
+        {
+            File.WriteAllText(Path.Combine(queue, "max_sectors_kb"), wantedKb.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        return int.TryParse(ReadLine(Path.Combine(queue, "max_sectors_kb")), out int setKb) ? setKb : null;
+    }
 
     /// <summary>
     /// True when something uses the device: a mounted filesystem or a holder such as md or dm (an exclusive
