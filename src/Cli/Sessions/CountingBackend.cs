@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Nbd;
+using IscsiUp.Nbd;
 
 namespace IscsiUp.Cli.Sessions;
 
