@@ -22,10 +22,10 @@ public sealed class NbdExport
         int bs = backend.BlockSize;
         if (bs <= 0 || !BitOperations.IsPow2(bs) || bs > 65536)
             throw new ArgumentException($"backend block size {bs} is not a power of two between 1 and 65536", nameof(backend));
-        if (backend.MaxTransferLength < bs)
-            throw new ArgumentException($"backend MaxTransferLength {backend.MaxTransferLength} is smaller than its block size {bs}", nameof(backend));
-        if (backend.Capacity < 0 || backend.Capacity % bs != 0)
-            throw new ArgumentException($"backend capacity {backend.Capacity} is not a multiple of its block size {bs}", nameof(backend));
+        if (backend.MaxTransferBlocks < 1 || backend.MaxTrimBlocks < 1 || backend.MaxZeroBlocks < 1)
+            throw new ArgumentException($"backend limits (transfer {backend.MaxTransferBlocks}, trim {backend.MaxTrimBlocks}, zeroes {backend.MaxZeroBlocks} blocks) must be at least one block", nameof(backend));
+        if (backend.BlockCount < 0 || backend.BlockCount > long.MaxValue / bs)
+            throw new ArgumentException($"backend block count {backend.BlockCount} is out of range", nameof(backend));
         Name = name;
         Description = description;
         Backend = backend;
@@ -36,28 +36,29 @@ public sealed class NbdExport
     public IBlockBackend Backend { get; }
 
     /// <summary>Export size in bytes as sent to clients.</summary>
-    public ulong Size => (ulong)Backend.Capacity;
+    public ulong Size => (ulong)Backend.BlockCount * (ulong)Backend.BlockSize;
 
     /// <summary>Transmission flags derived from what the backend (and this server) really supports.</summary>
     public ushort TransmissionFlags
     {
         get
         {
-            var b = Backend;
+            var caps = Backend.Capabilities;
+            bool readOnly = caps.HasFlag(BlockCapabilities.ReadOnly);
             ushort flags = NbdConstants.FlagHasFlags;
-            if (b.IsReadOnly)
+            if (readOnly)
                 flags |= NbdConstants.FlagReadOnly;
-            if (b.SupportsFlush)
+            if (caps.HasFlag(BlockCapabilities.Flush))
                 flags |= NbdConstants.FlagSendFlush;
-            if (b.SupportsFua && !b.IsReadOnly)
+            if (caps.HasFlag(BlockCapabilities.Fua) && !readOnly)
                 flags |= NbdConstants.FlagSendFua;
-            if (b.SupportsTrim && !b.IsReadOnly)
+            if (caps.HasFlag(BlockCapabilities.Trim) && !readOnly)
                 flags |= NbdConstants.FlagSendTrim;
             // Write zeroes is always available on a writable export: the server emulates it with writes of a
             // fixed zero buffer when the backend has no native zeroing.
-            if (!b.IsReadOnly)
+            if (!readOnly)
                 flags |= NbdConstants.FlagSendWriteZeroes;
-            if (b.SupportsMultiConnection)
+            if (caps.HasFlag(BlockCapabilities.MultiConnection))
                 flags |= NbdConstants.FlagCanMultiConn;
             return flags;
         }
@@ -89,7 +90,7 @@ public sealed class NbdExport
     internal SemaphoreSlim PartialBlockLock { get; } = new(1, 1);
 
     /// <summary>Length of the pieces used to emulate write zeroes with ordinary writes.</summary>
-    internal int ZeroChunkLength => Math.Max(Backend.BlockSize, Math.Min(Backend.MaxTransferLength, 1024 * 1024) / Backend.BlockSize * Backend.BlockSize);
+    internal int ZeroChunkLength => Math.Max(Backend.BlockSize, Math.Min(BlockMapping.PieceLength(Backend), 1024 * 1024) / Backend.BlockSize * Backend.BlockSize);
 
     /// <summary>A shared all-zero buffer of <see cref="ZeroChunkLength"/> bytes (never written to).</summary>
     internal ReadOnlyMemory<byte> Zeroes

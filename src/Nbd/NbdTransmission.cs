@@ -295,7 +295,7 @@ public sealed class NbdTransmission
             try
             {
                 if (len > 0)
-                    await NbdBackendIo.ReadAsync(_export, (long)req.Offset, data, token).ConfigureAwait(false);
+                    await BlockMapping.ReadAsync(_export, (long)req.Offset, data, token).ConfigureAwait(false);
             }
             catch (Exception e) when (!(e is OperationCanceledException && token.IsCancellationRequested))
             {
@@ -351,17 +351,17 @@ public sealed class NbdTransmission
             {
                 case NbdConstants.CmdWrite:
                     if (length > 0)
-                        await NbdBackendIo.WriteAsync(_export, offset, payload.AsMemory(0, (int)length), fua, token).ConfigureAwait(false);
+                        await BlockMapping.WriteAsync(_export, offset, payload.AsMemory(0, (int)length), fua, token).ConfigureAwait(false);
                     break;
                 case NbdConstants.CmdFlush:
                     await b.FlushAsync(token).ConfigureAwait(false);
                     break;
                 case NbdConstants.CmdTrim:
-                    await NbdBackendIo.TrimAsync(_export, offset, length, fua, token).ConfigureAwait(false);
+                    await BlockMapping.TrimAsync(_export, offset, length, fua, token).ConfigureAwait(false);
                     break;
                 case NbdConstants.CmdWriteZeroes:
                     bool mayUnmap = (req.Flags & NbdConstants.CmdFlagNoHole) == 0;
-                    await NbdBackendIo.WriteZeroesAsync(_export, offset, length, mayUnmap, fua, token).ConfigureAwait(false);
+                    await BlockMapping.WriteZeroesAsync(_export, offset, length, mayUnmap, fua, token).ConfigureAwait(false);
                     break;
                 case NbdConstants.CmdCache:
                     // A hint only; nothing to prefetch into.
@@ -381,8 +381,8 @@ public sealed class NbdTransmission
     private (uint Error, string Message)? Validate(NbdRequest req)
     {
         var b = _export.Backend;
-        ulong size = (ulong)b.Capacity;
-        bool outOfRange = req.Offset > size || req.Length > size - req.Offset;
+        var caps = b.Capabilities;
+        bool outOfRange = !BlockMapping.Covers(_export, req.Offset, req.Length);
         ushort flags = req.Flags;
         const ushort fuaOnly = NbdConstants.CmdFlagFua;
         switch (req.Type)
@@ -396,7 +396,7 @@ public sealed class NbdTransmission
                     return (NbdConstants.EInval, "read beyond the end of the export");
                 return null;
             case NbdConstants.CmdWrite:
-                if (b.IsReadOnly)
+                if (caps.HasFlag(BlockCapabilities.ReadOnly))
                     return (NbdConstants.EPerm, "export is read-only");
                 if ((flags & ~fuaOnly) != 0)
                     return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on WRITE");
@@ -404,15 +404,15 @@ public sealed class NbdTransmission
                     return (NbdConstants.ENoSpc, "write beyond the end of the export");
                 return null;
             case NbdConstants.CmdFlush:
-                if (!b.SupportsFlush)
+                if (!caps.HasFlag(BlockCapabilities.Flush))
                     return (NbdConstants.EInval, "flush is not supported by this export");
                 if ((flags & ~fuaOnly) != 0)
                     return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on FLUSH");
                 return null;
             case NbdConstants.CmdTrim:
-                if (b.IsReadOnly)
+                if (caps.HasFlag(BlockCapabilities.ReadOnly))
                     return (NbdConstants.EPerm, "export is read-only");
-                if (!b.SupportsTrim)
+                if (!caps.HasFlag(BlockCapabilities.Trim))
                     return (NbdConstants.EInval, "trim is not supported by this export");
                 if ((flags & ~fuaOnly) != 0)
                     return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on TRIM");
@@ -420,7 +420,7 @@ public sealed class NbdTransmission
                     return (NbdConstants.EInval, "trim beyond the end of the export");
                 return null;
             case NbdConstants.CmdWriteZeroes:
-                if (b.IsReadOnly)
+                if (caps.HasFlag(BlockCapabilities.ReadOnly))
                     return (NbdConstants.EPerm, "export is read-only");
                 if ((flags & ~(fuaOnly | NbdConstants.CmdFlagNoHole)) != 0)
                     return (NbdConstants.EInval, $"unsupported flags 0x{flags:x} on WRITE_ZEROES");

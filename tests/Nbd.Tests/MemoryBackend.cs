@@ -5,9 +5,10 @@ namespace IscsiUp.Nbd.Tests;
 
 /// <summary>
 /// Sparse in-memory <see cref="IBlockBackend"/> for tests: 64 KiB chunks allocated on first write, so a
-/// multi-GiB capacity costs only what is written. Counts calls, records the largest request of each kind and
-/// the peak concurrency, checks the contract (alignment, MaxTransferLength, bounds) and records violations,
-/// and can inject errors or delays.
+/// multi-GiB capacity costs only what is written. Counts calls, records the largest request of each kind (in
+/// bytes) and the peak concurrency, checks the contract (whole blocks, the transfer/trim/zero limits, bounds)
+/// and records violations, and can inject errors or delays. Tests speak bytes: the callbacks and the recorded
+/// lengths are block addresses and counts times the block size.
 /// </summary>
 public sealed class MemoryBackend : IBlockBackend
 {
@@ -27,16 +28,29 @@ public sealed class MemoryBackend : IBlockBackend
         PreferredBlockSize = 4096;
     }
 
+    /// <summary>Capacity in bytes (whole blocks of it are served).</summary>
     public long Capacity { get; }
     public int BlockSize { get; }
+    public long BlockCount => Capacity / BlockSize;
     public int PreferredBlockSize { get; init; }
+    /// <summary>Transfer limit in bytes; the backend advertises the whole blocks in it.</summary>
     public int MaxTransferLength { get; }
+    public int MaxTransferBlocks => MaxTransferLength / BlockSize;
+    public long MaxTrimBlocks { get; init; } = long.MaxValue;
+    public long MaxZeroBlocks { get; init; } = long.MaxValue;
     public bool IsReadOnly { get; init; }
     public bool SupportsFua { get; init; } = true;
     public bool SupportsFlush { get; init; } = true;
     public bool SupportsTrim { get; init; } = true;
     public bool SupportsWriteZeroes { get; init; } = true;
     public bool SupportsMultiConnection { get; init; } = true;
+    /// <summary>Claims native write zeroes but refuses every call as not supported (a target without WRITE SAME).</summary>
+    public bool RefuseWriteZeroes { get; init; }
+
+    public BlockCapabilities Capabilities =>
+        (IsReadOnly ? BlockCapabilities.ReadOnly : 0) | (SupportsFua ? BlockCapabilities.Fua : 0) |
+        (SupportsFlush ? BlockCapabilities.Flush : 0) | (SupportsTrim ? BlockCapabilities.Trim : 0) |
+        (SupportsWriteZeroes ? BlockCapabilities.WriteZeroes : 0) | (SupportsMultiConnection ? BlockCapabilities.MultiConnection : 0);
 
     /// <summary>Called before every operation with (operation, offset, length); a returned exception is thrown.</summary>
     public Func<string, long, long, Exception?>? InjectError { get; set; }
@@ -44,7 +58,7 @@ public sealed class MemoryBackend : IBlockBackend
     /// <summary>Awaited (if set) before every read and write: lets tests hold requests in flight.</summary>
     public Func<string, long, CancellationToken, Task>? Delay { get; set; }
 
-    public long Reads, Writes, Flushes, Trims, ZeroWrites, FuaWrites, Unmaps, Cancelled;
+    public long Reads, Writes, Flushes, Trims, ZeroWrites, RefusedZeroWrites, FuaWrites, Unmaps, Cancelled;
 
     public int PeakConcurrency => Volatile.Read(ref _peakConcurrent);
     public long MaxReadLength => Interlocked.Read(ref _maxRead);
@@ -54,8 +68,9 @@ public sealed class MemoryBackend : IBlockBackend
     public IReadOnlyCollection<string> Violations => _violations;
     public int AllocatedChunks => _chunks.Count;
 
-    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken ct)
+    public async ValueTask ReadAsync(long lba, Memory<byte> destination, CancellationToken ct)
     {
+        long offset = lba * BlockSize;
         Enter("read", offset, destination.Length, true);
         try
         {
@@ -70,12 +85,15 @@ public sealed class MemoryBackend : IBlockBackend
         }
     }
 
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct)
+    public async ValueTask WriteAsync(long lba, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct)
     {
+        long offset = lba * BlockSize;
         Enter("write", offset, source.Length, true);
         try
         {
             Interlocked.Increment(ref Writes);
+            if (fua && !SupportsFua)
+                _violations.Enqueue("FUA write although SupportsFua is false");
             if (fua)
                 Interlocked.Increment(ref FuaWrites);
             UpdateMax(ref _maxWrite, source.Length);
@@ -102,11 +120,16 @@ public sealed class MemoryBackend : IBlockBackend
         }
     }
 
-    public ValueTask TrimAsync(long offset, long length, CancellationToken ct)
+    public ValueTask TrimAsync(long lba, long blocks, CancellationToken ct)
     {
+        long offset = lba * BlockSize, length = blocks * BlockSize;
         Enter("trim", offset, length, true);
         try
         {
+            if (!SupportsTrim)
+                _violations.Enqueue("TrimAsync called although SupportsTrim is false");
+            if (blocks > MaxTrimBlocks)
+                _violations.Enqueue($"trim of {blocks} blocks beyond MaxTrimBlocks {MaxTrimBlocks}");
             Interlocked.Increment(ref Trims);
             UpdateMax(ref _maxTrim, length);
             Zero(offset, length);
@@ -118,13 +141,21 @@ public sealed class MemoryBackend : IBlockBackend
         }
     }
 
-    public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken ct)
+    public ValueTask WriteZeroesAsync(long lba, long blocks, bool mayUnmap, CancellationToken ct)
     {
+        long offset = lba * BlockSize, length = blocks * BlockSize;
         Enter("zero", offset, length, true);
         try
         {
             if (!SupportsWriteZeroes)
                 _violations.Enqueue("WriteZeroesAsync called although SupportsWriteZeroes is false");
+            if (blocks > MaxZeroBlocks)
+                _violations.Enqueue($"write zeroes of {blocks} blocks beyond MaxZeroBlocks {MaxZeroBlocks}");
+            if (RefuseWriteZeroes)
+            {
+                Interlocked.Increment(ref RefusedZeroWrites);
+                throw new BlockBackendException("WRITE SAME is not supported", BlockError.NotSupported);
+            }
             Interlocked.Increment(ref ZeroWrites);
             if (mayUnmap)
                 Interlocked.Increment(ref Unmaps);

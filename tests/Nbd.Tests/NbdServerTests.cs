@@ -217,7 +217,7 @@ public sealed class NbdServerTests(ITestOutputHelper output)
     [Fact]
     public void Export_validates_backend_and_derives_block_sizes()
     {
-        Assert.Throws<ArgumentException>(() => new NbdExport("x", new MemoryBackend(capacity: 1000)));
+        Assert.Throws<ArgumentException>(() => new NbdExport("x", new MemoryBackend(capacity: 4096, maxTransferLength: 256)));
         Assert.Throws<ArgumentException>(() => new NbdExport("x", new MemoryBackend(capacity: 4096, blockSize: 768)));
         Assert.Throws<ArgumentException>(() => new NbdExport(new string('n', 5000), new MemoryBackend(capacity: 4096)));
         Assert.Throws<ArgumentException>(() => new NbdExport("a\0b", new MemoryBackend(capacity: 4096)));

@@ -374,7 +374,7 @@ public sealed class NbdTransmissionTests(ITestOutputHelper output)
             ("write", 0) => new BlockBackendException("full", BlockError.NoSpace),
             ("write", 512) => new BlockBackendException("write protected", BlockError.ReadOnly),
             ("write", 1024) => new BlockBackendException("bad lba", BlockError.Invalid),
-            ("zero", 0) => new BlockBackendException("no write same", BlockError.NotSupported),
+            ("trim", 0) => new BlockBackendException("no unmap", BlockError.NotSupported),
             ("read", 4096) => new InvalidOperationException("bug"),
             _ => null,
         };
@@ -387,7 +387,8 @@ public sealed class NbdTransmissionTests(ITestOutputHelper output)
         Assert.Equal((EPerm, 3ul), await s.Client.ReadSimpleReplyAsync());
         await s.Client.SendRequestAsync(CmdWrite, 4, 1024, 512, payload: new byte[512]);
         Assert.Equal((EInval, 4ul), await s.Client.ReadSimpleReplyAsync());
-        await s.Client.SendRequestAsync(CmdWriteZeroes, 5, 0, 512);
+        // (A write zeroes refused as not supported is written from the zero buffer instead: see below.)
+        await s.Client.SendRequestAsync(CmdTrim, 5, 0, 512);
         Assert.Equal((ENotSup, 5ul), await s.Client.ReadSimpleReplyAsync());
         await s.Client.SendRequestAsync(CmdRead, 6, 4096, 512);
         Assert.Equal((EIo, 6ul), await s.Client.ReadSimpleReplyAsync());
@@ -432,6 +433,39 @@ public sealed class NbdTransmissionTests(ITestOutputHelper output)
         Assert.Equal((0u, 3ul), await s.Client.ReadSimpleReplyAsync());
         Assert.Equal(0, Interlocked.Read(ref backend.FuaWrites));
         Assert.Equal(1, Interlocked.Read(ref backend.Flushes));
+        Assert.Empty(backend.Violations);
+    }
+
+    [Fact]
+    public async Task Write_zeroes_the_backend_refuses_are_written_from_the_zero_buffer()
+    {
+        // A target that turns out to lack WRITE SAME: the backend claims native zeroing and refuses it.
+        var backend = new MemoryBackend(capacity: 1024 * 1024, maxTransferLength: 16 * 1024) { RefuseWriteZeroes = true };
+        await using var s = Start(backend);
+        backend.Poke(0, Pattern(64 * 1024, 13));
+        await s.Client.SendRequestAsync(CmdWriteZeroes, 1, 512, 48 * 1024, flags: CmdFlagFua);
+        Assert.Equal((0u, 1ul), await s.Client.ReadSimpleReplyAsync());
+        Assert.Equal(new byte[48 * 1024], backend.Peek(512, 48 * 1024));
+        Assert.Equal(Pattern(64 * 1024, 13).AsSpan(49 * 1024).ToArray(), backend.Peek(49 * 1024, 15 * 1024));
+        Assert.True(Interlocked.Read(ref backend.RefusedZeroWrites) >= 1);
+        Assert.Equal(0, Interlocked.Read(ref backend.ZeroWrites));
+        Assert.Equal(1, Interlocked.Read(ref backend.Flushes));
+        Assert.Empty(backend.Violations);
+    }
+
+    [Fact]
+    public async Task Trim_and_write_zeroes_are_split_to_the_backend_limits()
+    {
+        var backend = new MemoryBackend(capacity: 1024 * 1024, maxTransferLength: 64 * 1024) { MaxTrimBlocks = 8, MaxZeroBlocks = 16 };
+        await using var s = Start(backend);
+        await s.Client.SendRequestAsync(CmdTrim, 1, 0, 256 * 1024);
+        Assert.Equal((0u, 1ul), await s.Client.ReadSimpleReplyAsync());
+        Assert.Equal(64, Interlocked.Read(ref backend.Trims));
+        Assert.Equal(8 * 512, backend.MaxTrimLength);
+        await s.Client.SendRequestAsync(CmdWriteZeroes, 2, 0, 256 * 1024);
+        Assert.Equal((0u, 2ul), await s.Client.ReadSimpleReplyAsync());
+        Assert.Equal(32, Interlocked.Read(ref backend.ZeroWrites));
+        Assert.Equal(16 * 512, backend.MaxZeroesLength);
         Assert.Empty(backend.Violations);
     }
 

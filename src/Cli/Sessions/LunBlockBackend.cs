@@ -1,117 +1,80 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
+using IscsiUp.Initiator.Scsi;
 using IscsiUp.Nbd;
 
-namespace IscsiUp.Initiator.Scsi;
+namespace IscsiUp.Cli.Sessions;
 
 /// <summary>
-/// Serves a <see cref="ScsiDisk"/> as an NBD backend: READ -> READ(16), WRITE -> WRITE(16) (FUA bit),
-/// FLUSH -> SYNCHRONIZE CACHE(16), TRIM -> UNMAP, WRITE_ZEROES -> WRITE SAME(16). Requests are split to the
-/// target's Block Limits; byte ranges must be whole blocks (the NBD server advertises the block size).
+/// Serves a <see cref="ScsiDisk"/> as the NBD server's block backend: each block request becomes one SCSI
+/// command, read -> READ(16), write -> WRITE(16) (FUA bit), flush -> SYNCHRONIZE CACHE(16), trim -> UNMAP,
+/// write zeroes -> WRITE SAME(16). Lives here, where the initiator and the NBD server meet, so neither knows the
+/// other. Ranges, splitting and emulation are the NBD server's block mapping: this only reports the LUN's
+/// limits (Block Limits VPD page) and capabilities and translates SCSI failures into block errors.
 /// </summary>
 public sealed class LunBlockBackend(ScsiDisk disk) : IBlockBackend
 {
     /// <summary>Used when the target reports no maximum transfer length.</summary>
     public const int DefaultMaxTransfer = 4 * 1024 * 1024;
-    private const int ZeroChunk = 1024 * 1024;
+    /// <summary>The largest transfer used even when the target allows more (the NBD protocol's own maximum).</summary>
+    private const int MaxTransferCap = 32 * 1024 * 1024;
+    /// <summary>UNMAP extent when the target reports no limit.</summary>
+    private const long DefaultMaxUnmapBlocks = 1L << 22;
+    /// <summary>WRITE SAME extent when the target reports no limit.</summary>
+    private const long DefaultMaxWriteSameBytes = 64L * 1024 * 1024;
+
+    /// <summary>Set once the target refused WRITE SAME: zeroes are written as data from then on.</summary>
+    private volatile bool _writeSameRefused;
 
     public ScsiDisk Disk => disk;
-    public long Capacity => disk.CapacityBytes;
     public int BlockSize => disk.BlockSize;
+    public long BlockCount => checked((long)disk.Capacity.BlockCount);
 
     public int PreferredBlockSize =>
         disk.Limits.OptimalTransferBlocks is > 0 and <= 8192 ? (int)disk.Limits.OptimalTransferBlocks * BlockSize : Math.Max(BlockSize, 4096);
 
-    public int MaxTransferLength
+    public int MaxTransferBlocks
     {
         get
         {
             long limit = disk.Limits.MaxTransferBlocks > 0 ? (long)disk.Limits.MaxTransferBlocks * BlockSize : DefaultMaxTransfer;
-            return (int)Math.Clamp(limit, BlockSize, 32L * 1024 * 1024);
+            return (int)(Math.Clamp(limit, BlockSize, MaxTransferCap) / BlockSize);
         }
     }
 
-    public bool IsReadOnly => false;
-    public bool SupportsFua => disk.SupportsFua;
-    public bool SupportsFlush => true;
-    public bool SupportsTrim => disk.Limits.UnmapSupported;
-    public bool SupportsWriteZeroes => true;
+    public long MaxTrimBlocks => disk.Limits.MaxUnmapBlocks is > 0 and not uint.MaxValue ? disk.Limits.MaxUnmapBlocks : DefaultMaxUnmapBlocks;
+
+    public long MaxZeroBlocks => disk.Limits.MaxWriteSameBlocks is > 0 and <= uint.MaxValue ? (long)disk.Limits.MaxWriteSameBlocks : DefaultMaxWriteSameBytes / BlockSize;
+
     /// <summary>One session, one ordered command stream: a flush on any NBD connection covers every write.</summary>
-    public bool SupportsMultiConnection => true;
+    public BlockCapabilities Capabilities =>
+        BlockCapabilities.Flush | BlockCapabilities.MultiConnection |
+        (disk.SupportsFua ? BlockCapabilities.Fua : 0) |
+        (disk.Limits.UnmapSupported ? BlockCapabilities.Trim : 0) |
+        (_writeSameRefused ? 0 : BlockCapabilities.WriteZeroes);
 
-    private ulong Lba(long offset, long length)
-    {
-        if (offset % BlockSize != 0 || length % BlockSize != 0)
-            throw new BlockBackendException($"request at {offset} length {length} is not aligned to {BlockSize}-byte blocks", BlockError.Invalid);
-        if (offset < 0 || length < 0 || offset + length > Capacity)
-            throw new BlockBackendException($"request at {offset} length {length} is beyond the {Capacity}-byte LUN", BlockError.Invalid);
-        return (ulong)(offset / BlockSize);
-    }
+    public ValueTask ReadAsync(long lba, Memory<byte> destination, CancellationToken ct) =>
+        Translate(disk.ReadAsync((ulong)lba, destination, ct));
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken ct)
-    {
-        ulong lba = Lba(offset, destination.Length);
-        int max = MaxTransferLength / BlockSize * BlockSize;
-        for (int done = 0; done < destination.Length; done += max)
-        {
-            int chunk = Math.Min(max, destination.Length - done);
-            await Translate(disk.ReadAsync(lba + (ulong)(done / BlockSize), destination.Slice(done, chunk), ct)).ConfigureAwait(false);
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct)
-    {
-        ulong lba = Lba(offset, source.Length);
-        int max = MaxTransferLength / BlockSize * BlockSize;
-        for (int done = 0; done < source.Length; done += max)
-        {
-            int chunk = Math.Min(max, source.Length - done);
-            await Translate(disk.WriteAsync(lba + (ulong)(done / BlockSize), source.Slice(done, chunk), fua, ct)).ConfigureAwait(false);
-        }
-    }
+    public ValueTask WriteAsync(long lba, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct) =>
+        Translate(disk.WriteAsync((ulong)lba, source, fua, ct));
 
     public ValueTask FlushAsync(CancellationToken ct) => Translate(disk.SynchronizeCacheAsync(ct));
 
-    public async ValueTask TrimAsync(long offset, long length, CancellationToken ct)
-    {
-        if (!SupportsTrim) throw new BlockBackendException("the LUN does not support UNMAP", BlockError.NotSupported);
-        ulong lba = Lba(offset, length);
-        ulong blocks = (ulong)(length / BlockSize);
-        ulong max = disk.Limits.MaxUnmapBlocks is > 0 and not uint.MaxValue ? disk.Limits.MaxUnmapBlocks : 1u << 22;
-        for (ulong done = 0; done < blocks; done += max)
-            await Translate(disk.UnmapAsync(lba + done, (uint)Math.Min(max, blocks - done), ct)).ConfigureAwait(false);
-    }
+    public ValueTask TrimAsync(long lba, long blocks, CancellationToken ct) => Translate(disk.UnmapAsync((ulong)lba, (uint)blocks, ct));
 
-    public async ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken ct)
+    public async ValueTask WriteZeroesAsync(long lba, long blocks, bool mayUnmap, CancellationToken ct)
     {
-        ulong lba = Lba(offset, length);
-        ulong blocks = (ulong)(length / BlockSize);
-        ulong max = disk.Limits.MaxWriteSameBlocks is > 0 and <= uint.MaxValue ? disk.Limits.MaxWriteSameBlocks : (ulong)(ZeroChunk / BlockSize) * 64;
         try
         {
-            for (ulong done = 0; done < blocks; done += max)
-                await disk.WriteSameZeroesAsync(lba + done, (uint)Math.Min(max, blocks - done), mayUnmap && disk.Limits.WriteSameUnmapSupported, ct).ConfigureAwait(false);
+            await disk.WriteSameZeroesAsync((ulong)lba, (uint)blocks, mayUnmap && disk.Limits.WriteSameUnmapSupported, ct).ConfigureAwait(false);
         }
         catch (ScsiException e) when (e.Sense is { SenseKey: SenseData.IllegalRequest, Asc: 0x20 or 0x24 })
         {
-            // No WRITE SAME: write zeroes from one pooled buffer, never a buffer the size of the request.
-            byte[] zeroes = ArrayPool<byte>.Shared.Rent(ZeroChunk);
-            try
-            {
-                Array.Clear(zeroes, 0, ZeroChunk);
-                for (long done = 0; done < length; done += ZeroChunk)
-                {
-                    int chunk = (int)Math.Min(ZeroChunk, length - done);
-                    await Translate(disk.WriteAsync(lba + (ulong)(done / BlockSize), zeroes.AsMemory(0, chunk), fua, ct)).ConfigureAwait(false);
-                }
-            }
-            finally { ArrayPool<byte>.Shared.Return(zeroes); }
-            return;
+            // No WRITE SAME (invalid opcode or field): the block mapping writes zero buffers instead.
+            _writeSameRefused = true;
+            throw new BlockBackendException(e.Message, BlockError.NotSupported, e);
         }
         catch (ScsiException e) { throw ToBackend(e); }
-        if (fua) await FlushAsync(ct).ConfigureAwait(false);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
