@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Login;
 

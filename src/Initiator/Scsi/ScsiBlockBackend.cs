@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Nbd;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Scsi;
 

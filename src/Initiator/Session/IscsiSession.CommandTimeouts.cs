@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using IscsiUp.Initiator.Protocol;
-using IscsiUp.Initiator.Scsi;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.Initiator.Session;
 

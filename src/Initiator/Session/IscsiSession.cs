@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
+using IscsiUp.Iscsi.Login;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Session;
 

@@ -1,9 +1,9 @@
-using LunAddress = IscsiUp.Initiator.Scsi.LunAddress;
+using LunAddress = IscsiUp.Iscsi.Scsi.LunAddress;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Login;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.TestTarget.Scsi;
 
 namespace IscsiUp.TestTarget.Target;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
-using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Login;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.TestTarget.Target;
 

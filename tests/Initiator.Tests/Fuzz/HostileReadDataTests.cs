@@ -1,6 +1,6 @@
-using IscsiUp.Initiator.Protocol;
-using IscsiUp.Initiator.Scsi;
+using IscsiUp.Iscsi.Pdus;
 using Xunit.Abstractions;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Tests.Fuzz;
 

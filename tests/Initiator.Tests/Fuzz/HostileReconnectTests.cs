@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using Xunit.Abstractions;
 
 namespace IscsiUp.Initiator.Tests.Fuzz;

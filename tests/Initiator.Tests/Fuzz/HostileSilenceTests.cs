@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
 using Xunit.Abstractions;
 
