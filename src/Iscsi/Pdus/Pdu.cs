@@ -9,7 +9,7 @@ namespace IscsiUp.Iscsi.Pdus;
 /// (for example bytes 24-27 are CmdSN in requests and StatSN in responses).
 /// The data segment is either caller-owned memory or a pooled buffer returned by <see cref="Dispose"/>.
 /// </summary>
-public sealed class Pdu : IDisposable
+public sealed partial class Pdu : IDisposable
 {
     public const int BhsLength = 48;
     public const uint ReservedTag = 0xFFFFFFFF;
@@ -40,14 +40,10 @@ public sealed class Pdu : IDisposable
         set => Bhs[0] = (byte)(value ? Bhs[0] | 0x40 : Bhs[0] & ~0x40);
     }
 
-    /// <summary>Byte 1: the opcode-specific flags (F bit is 0x80).</summary>
+    /// <summary>Byte 1: the opcode-specific flags (<see cref="PduFlags"/>; the partial files name them per opcode).</summary>
     public byte Flags { get => Bhs[1]; set => Bhs[1] = value; }
 
-    public bool Final
-    {
-        get => (Bhs[1] & 0x80) != 0;
-        set => Bhs[1] = (byte)(value ? Bhs[1] | 0x80 : Bhs[1] & ~0x80);
-    }
+    public bool Final { get => HasFlag(PduFlags.Final); set => SetFlag(PduFlags.Final, value); }
 
     public int TotalAhsLength => Bhs[4] * 4;
 
@@ -89,6 +85,9 @@ public sealed class Pdu : IDisposable
     // SCSI Response and Data-In with S bit
     public byte Response { get => Bhs[2]; set => Bhs[2] = value; }
     public byte Status { get => Bhs[3]; set => Bhs[3] = value; }
+
+    private bool HasFlag(byte flag) => (Bhs[1] & flag) != 0;
+    private void SetFlag(byte flag, bool value) => Bhs[1] = (byte)(value ? Bhs[1] | flag : Bhs[1] & ~flag);
 
     public uint U32(int offset) => BinaryPrimitives.ReadUInt32BigEndian(Bhs.AsSpan(offset));
     public void SetU32(int offset, uint value) => BinaryPrimitives.WriteUInt32BigEndian(Bhs.AsSpan(offset), value);

@@ -1,4 +1,4 @@
-namespace IscsiUp.TestTarget.Target;
+namespace IscsiUp.Iscsi.Pdus;
 
 /// <summary>Reason codes of the Reject PDU (RFC 7143 section 11.17.1).</summary>
 public static class RejectReason
