@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Protocol;
 using IscsiUp.Initiator.Scsi;
+using IscsiUp.Io;
 
 namespace IscsiUp.Initiator.Session;
 
@@ -80,14 +81,15 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
 
     /// <summary>
     /// Connects to <paramref name="portal"/> and logs in, following redirections and falling back to CHAP MD5
-    /// alone for targets that refuse a list of CHAP algorithms.
+    /// alone for targets that refuse a list of CHAP algorithms. Sends follow <paramref name="schedule"/> (the
+    /// session host's, shared with its NBD loops; null: the connection's own).
     /// </summary>
     public static async Task<IscsiSession> LoginAsync(Portal portal, LoginOptions options, CancellationToken ct = default, int queueDepth = DefaultQueueDepth,
-        RecoveryOptions? errorHandling = null)
+        RecoveryOptions? errorHandling = null, SendSchedule? schedule = null)
     {
         for (int redirect = 0; ; redirect++)
         {
-            var connection = await IscsiConnection.ConnectAsync(portal, options.Timeout, ct).ConfigureAwait(false);
+            var connection = await IscsiConnection.ConnectAsync(portal, options.Timeout, ct, schedule).ConfigureAwait(false);
             var login = new InitiatorLogin(connection, options);
             try
             {
@@ -147,7 +149,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         {
             // A Data-Out sequence still being written reads the caller's buffer under this slot's tag: the caller
             // gets neither back before it is done (rare: a target that completed a write early).
-            while (Volatile.Read(ref slot.DataOutInFlight) > 0) await Task.Delay(1).ConfigureAwait(false);
+            await slot.DataOutDone().ConfigureAwait(false);
             slot.Release();
             _freeSlots.Push(slotIndex);
             _slotsAvailable.Release();
@@ -276,7 +278,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         finally
         {
             // Replies to commands answered just before the end must still reach their (healthy) NBD clients.
-            await _connection.ReceiveBatch.FlushAsync().ConfigureAwait(false);
+            _connection.Schedule.Push();
             pdu.Dispose();
         }
     }
@@ -365,11 +367,11 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         new($"target {TargetName} at {Portal} answered {ScsiOpcode.Name(slot.Command.Cdb.Span)} with GOOD status but {what}");
 
     /// <summary>Completes a command from the receive loop. Its caller may resume inside this call; what it sends
-    /// (an NBD reply, the next command) joins the loop's batch.</summary>
+    /// (an NBD reply, the next command) is held until the loop next waits.</summary>
     private void Complete(PendingCommand slot, ScsiResult result)
     {
         var mismatch = CheckTransferred(slot, result);
-        using (_connection.ReceiveBatch.Activate())
+        using (_connection.Schedule.Hold())
         {
             if (mismatch is null) slot.TryComplete(result);
             else slot.TryFail(mismatch);
@@ -408,7 +410,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         if (!slot.Command.IsWrite || length == 0 || offset + length > slot.Command.WriteBuffer.Length)
             throw new ProtocolException($"R2T asks for offset {offset} length {length}, outside the {slot.Command.WriteBuffer.Length}-byte write");
         // The slot (and the caller's buffer) stays ours until this send is over: ExecuteAsync waits for it.
-        Interlocked.Increment(ref slot.DataOutInFlight);
+        slot.DataOutStarted();
         _ = SendSolicitedDataAsync(slot, pdu.TargetTransferTag, (int)offset, (int)length);
     }
 
@@ -428,7 +430,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         }
         finally
         {
-            Interlocked.Decrement(ref slot.DataOutInFlight);
+            slot.DataOutFinished();
         }
     }
 
