@@ -34,7 +34,7 @@ public sealed class CoalescingWriteLock(Stream buffered, SendSchedule? schedule,
     {
         try
         {
-            if (Volatile.Read(ref _waiting) == 0 && schedule?.TryHold(this) != true)
+            if (Volatile.Read(ref _waiting) == 0 && schedule?.TryHoldFlush(this) != true)
                 await buffered.FlushAsync(ct).ConfigureAwait(false);
         }
         finally

@@ -10,8 +10,9 @@ namespace IscsiUp.Io;
 /// host creates it and hands it to both); each loop marks its synchronous handling of input with
 /// <see cref="Hold"/> and reads through <see cref="BufferedReader"/> (or awaits through
 /// <see cref="PushBeforeWaiting{T}(ValueTask{T})"/>), which pushes before any wait: a held command could be the
-/// one the wait depends on. A flush held while any loop of the session holds is pushed by the next loop that
-/// waits, so none is left behind: every hold belongs to a loop that waits or ends, and both push.
+/// one the wait depends on. The schedule belongs to the session, not to a thread: a flush made while any of its
+/// loops holds, on whatever thread, is pushed by the next loop that waits, and none is left behind, since every
+/// hold belongs to a loop that will wait or end, and both push.
 /// </summary>
 public sealed class SendSchedule
 {
@@ -69,7 +70,7 @@ public sealed class SendSchedule
 
     /// <summary>Keeps <paramref name="writeLock"/>'s flush for the next push if a loop holds; false when none does
     /// (the writer flushes itself).</summary>
-    internal bool TryHold(CoalescingWriteLock writeLock)
+    internal bool TryHoldFlush(CoalescingWriteLock writeLock)
     {
         lock (_gate)
         {
