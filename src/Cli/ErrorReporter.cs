@@ -51,7 +51,7 @@ public static class ErrorReporter
         }),
         ProtocolException protocol => ($"protocol error from the target: {protocol.Message}", ExitCodes.Error),
         ScsiException scsi => (scsi.Message, ExitCodes.Error),
-        Initiator.Nbd.Kernel.NbdUnavailableException nbd => (nbd.Message, ExitCodes.Error),
+        Nbd.Kernel.NbdUnavailableException nbd => (nbd.Message, ExitCodes.Error),
         SessionLostException lost => (lost.Message, ExitCodes.Transport),
         IOException io when io.Message.Contains("no answer within", StringComparison.Ordinal) => (io.Message, ExitCodes.TransportTimeout),
         IOException io when io.Message.StartsWith("cannot connect", StringComparison.Ordinal) => (io.Message, ExitCodes.Transport),

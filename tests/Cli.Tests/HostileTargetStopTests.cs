@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using IscsiUp.Cli.Tests.Support;
-using IscsiUp.Initiator.Nbd;
+using IscsiUp.Nbd;
 using IscsiUp.Initiator.Tests.Fuzz;
-using IscsiUp.Initiator.Tests.Nbd;
+using IscsiUp.Nbd.Tests;
 
 namespace IscsiUp.Cli.Tests;
 

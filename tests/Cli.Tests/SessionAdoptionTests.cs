@@ -1,8 +1,8 @@
 using IscsiUp.Cli.Sessions;
 using IscsiUp.Cli.Tests.Support;
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Nbd;
-using IscsiUp.Initiator.Nbd.Kernel;
+using IscsiUp.Nbd;
+using IscsiUp.Nbd.Kernel;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
 

@@ -1,5 +1,5 @@
 using IscsiUp.Cli.Tests.Support;
-using IscsiUp.Initiator.Nbd;
+using IscsiUp.Nbd;
 using IscsiUp.Initiator.Protocol;
 using IscsiUp.Initiator.Tests.Fuzz;
 

@@ -98,7 +98,7 @@ public static class LoginCommand
             var export = exposures > 0 ? new ExportRequest(listen, unixPath, device == "none" ? null : device)
                 : node?.Export ?? new ExportRequest(null, null, "auto"); // the contract: a kernel device by default
             // The node's kernel-device timeouts (node --nbd-timeout/--nbd-dead-timeout) apply to every login of it.
-            export = export with { NbdTimeouts = node?.NbdTimeouts ?? Initiator.Nbd.Kernel.KernelNbdTimeouts.Default };
+            export = export with { NbdTimeouts = node?.NbdTimeouts ?? Nbd.Kernel.KernelNbdTimeouts.Default };
             int? chosenLun = wantedLun ?? node?.Lun;
             var waits = givenTimeouts.Or(node?.Timeouts ?? Config.SessionTimeouts.Default);
             await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false); // a device left by a dead daemon: take it over first

@@ -105,8 +105,8 @@ public static class MountCommand
     /// </summary>
     private static async Task EnsureNbdDriverAsync(CancellationToken ct)
     {
-        try { await Task.Run(Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver, ct).ConfigureAwait(false); }
-        catch (Initiator.Nbd.Kernel.NbdUnavailableException)
+        try { await Task.Run(Nbd.Kernel.KernelNbdDevice.EnsureDriver, ct).ConfigureAwait(false); }
+        catch (Nbd.Kernel.NbdUnavailableException)
         {
             throw new UserError("mount attaches the LUN as /dev/nbdX, and this kernel has no nbd driver (modprobe nbd did not load it); " +
                                 "install the kernel's nbd module and run mount again", ExitCodes.Error);

@@ -27,11 +27,11 @@ public static class NodeCommand
         var nbdUnix = new Option<string?>("--nbd-unix") { Description = "After login: serve the LUN on this NBD unix socket instead of a kernel device", HelpName = "PATH" };
         var nbdTimeout = new Option<int?>("--nbd-timeout")
         {
-            Description = $"Kernel device: seconds before a request the daemon never answered (it died) is sent again to its successor (default {Initiator.Nbd.Kernel.KernelNbdTimeouts.DefaultRequestSeconds})",
+            Description = $"Kernel device: seconds before a request the daemon never answered (it died) is sent again to its successor (default {Nbd.Kernel.KernelNbdTimeouts.DefaultRequestSeconds})",
         };
         var nbdDeadTimeout = new Option<int?>("--nbd-dead-timeout")
         {
-            Description = $"Kernel device: seconds I/O waits for a new daemon when the daemon is gone, before it fails (default {Initiator.Nbd.Kernel.KernelNbdTimeouts.DefaultDeadConnectionSeconds})",
+            Description = $"Kernel device: seconds I/O waits for a new daemon when the daemon is gone, before it fails (default {Nbd.Kernel.KernelNbdTimeouts.DefaultDeadConnectionSeconds})",
         };
         var noChap = new Option<bool>("--no-chap") { Description = "Remove the node's CHAP credentials (and its secret files)" };
         var delete = new Option<bool>("--delete") { Description = "Forget the node (its secret files too)" };
@@ -65,7 +65,7 @@ public static class NodeCommand
                 if (credentials is not null && result.GetValue(noChap)) throw new UserError("choose --chap-user/--chap-secret-file or --no-chap");
                 if (device is not null && unixPath is not null) throw new UserError("choose --nbd-device or --nbd-unix");
                 if (matches.Length == 0 && result.GetValue(delete) && where is not null && DeleteBroken(name, where)) return ExitCodes.Success;
-                if (new Initiator.Nbd.Kernel.KernelNbdTimeouts(result.GetValue(nbdTimeout) ?? 1, result.GetValue(nbdDeadTimeout) ?? 1).Problem is { } bad)
+                if (new Nbd.Kernel.KernelNbdTimeouts(result.GetValue(nbdTimeout) ?? 1, result.GetValue(nbdDeadTimeout) ?? 1).Problem is { } bad)
                     throw new UserError(bad);
                 if (matches.Length == 0)
                 {

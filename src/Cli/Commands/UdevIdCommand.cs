@@ -16,7 +16,7 @@ public static class UdevIdCommand
         command.Hidden = true;
         command.SetAction(result =>
         {
-            if (UdevNames.RecordOf(Path.GetFileName(result.GetValue(device)!), Initiator.Nbd.Kernel.KernelNbdSysfs.Host) is { } record)
+            if (UdevNames.RecordOf(Path.GetFileName(result.GetValue(device)!), Nbd.Kernel.KernelNbdSysfs.Host) is { } record)
                 foreach (string line in UdevNames.Properties(record)) Console.WriteLine(line);
             return ExitCodes.Success;
         });

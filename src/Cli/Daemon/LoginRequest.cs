@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 using IscsiUp.Cli.Config;
 using IscsiUp.Cli.Sessions;
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Nbd.Kernel;
+using IscsiUp.Nbd.Kernel;
 using IscsiUp.Initiator.Session;
 
 namespace IscsiUp.Cli.Daemon;

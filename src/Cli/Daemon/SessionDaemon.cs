@@ -240,7 +240,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         log.WriteLine(message);
         if (SessionAdoption.KernelIndex(record.Device) is { } index)
         {
-            try { await Initiator.Nbd.Kernel.KernelNbdDevice.DisconnectAsync(index).ConfigureAwait(false); }
+            try { await Nbd.Kernel.KernelNbdDevice.DisconnectAsync(index).ConfigureAwait(false); }
             catch (IOException e) { log.WriteLine($"iscsi-up: could not detach {record.Device}: {e.Message}"); }
         }
         record.Delete();

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using IscsiUp.Initiator.Nbd;
-using IscsiUp.Initiator.Nbd.Kernel;
+using IscsiUp.Nbd;
+using IscsiUp.Nbd.Kernel;
 using IscsiUp.Initiator.Scsi;
 
 namespace IscsiUp.Cli.Sessions;
@@ -29,7 +29,7 @@ public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsy
     public async Task<string> StartAsync(ScsiDisk disk, string exportName, CancellationToken ct, int? reattach = null)
     {
         if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return "";
-        var export = new NbdExport(exportName, new CountingBackend(new ScsiBlockBackend(disk), Counters), $"LUN {disk.Lun} of {disk.Session.TargetName}");
+        var export = new NbdExport(exportName, new CountingBackend(new LunBlockBackend(disk), Counters), $"LUN {disk.Lun} of {disk.Session.TargetName}");
         _server = new NbdServer(export) { Log = Report };
         if (request.NbdListen is { } listen)
         {
@@ -62,7 +62,7 @@ public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsy
         }
         catch (ArgumentException e) { throw new UserError(e.Message); }
         int attached = _device.Index;
-        if (await Task.Run(() => KernelNbdSysfs.Host.LimitRequestSize(attached, export.Backend.MaxTransferLength)).ConfigureAwait(false) is null)
+        if (await Task.Run(() => KernelNbdSysfs.Host.LimitRequestSize(attached, (long)export.Backend.MaxTransferBlocks * export.Backend.BlockSize)).ConfigureAwait(false) is null)
             output.WriteLine($"iscsi-up: could not raise {_device.DevicePath}'s largest request (queue/max_sectors_kb); it stays at the nbd driver's default");
         return _device.DevicePath;
     }

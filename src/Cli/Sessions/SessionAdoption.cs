@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Nbd.Kernel;
+using IscsiUp.Nbd.Kernel;
 
 namespace IscsiUp.Cli.Sessions;
 

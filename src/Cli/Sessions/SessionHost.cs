@@ -8,7 +8,7 @@ namespace IscsiUp.Cli.Sessions;
 public sealed record ExportRequest(string? NbdListen, string? NbdUnix, string? NbdDevice)
 {
     /// <summary>For a kernel device: how long it rides out the loss of its socket (node.nbd_timeout, node.nbd_dead_timeout).</summary>
-    public Initiator.Nbd.Kernel.KernelNbdTimeouts NbdTimeouts { get; init; } = Initiator.Nbd.Kernel.KernelNbdTimeouts.Default;
+    public Nbd.Kernel.KernelNbdTimeouts NbdTimeouts { get; init; } = Nbd.Kernel.KernelNbdTimeouts.Default;
 }
 
 /// <summary>
@@ -76,7 +76,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     public async Task<int> RunAsync(Action? ready, CancellationToken stop)
     {
         // Say "no nbd driver" before logging in, not after: nothing to undo on the target.
-        if (export.NbdDevice is not null && Adopting is null) await Task.Run(Initiator.Nbd.Kernel.KernelNbdDevice.EnsureDriver).ConfigureAwait(false); // may run modprobe: never on a socket thread
+        if (export.NbdDevice is not null && Adopting is null) await Task.Run(Nbd.Kernel.KernelNbdDevice.EnsureDriver).ConfigureAwait(false); // may run modprobe: never on a socket thread
         var session = await RecoveringSession.LoginAsync(portal, options, Recovery, stop).ConfigureAwait(false);
         var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.Failed += error => failed.TrySetResult(error);

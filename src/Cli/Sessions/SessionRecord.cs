@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Nbd.Kernel;
+using IscsiUp.Nbd.Kernel;
 using System.Globalization;
 using System.Text;
 

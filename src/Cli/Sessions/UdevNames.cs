@@ -41,7 +41,7 @@ public static class UdevNames
     /// The session record of kernel device <paramref name="name"/> (nbd0, or a partition of it such as nbd0p1),
     /// when the device is connected to the LUN the record names; null for anyone else's nbd device.
     /// </summary>
-    public static SessionRecord? RecordOf(string name, Initiator.Nbd.Kernel.KernelNbdSysfs sysfs)
+    public static SessionRecord? RecordOf(string name, Nbd.Kernel.KernelNbdSysfs sysfs)
     {
         if (name.Length < 4) return null;
         int p = name.IndexOf('p', 3);

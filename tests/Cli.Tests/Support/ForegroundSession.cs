@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using IscsiUp.Initiator.Nbd;
+using IscsiUp.Nbd;
 using IscsiUp.Initiator.Tests.Fuzz;
-using IscsiUp.Initiator.Tests.Nbd;
+using IscsiUp.Nbd.Tests;
 
 namespace IscsiUp.Cli.Tests.Support;
 

@@ -1,4 +1,0 @@
-namespace IscsiUp.Initiator.Nbd;
-
-/// <summary>The export and features agreed in a successful handshake.</summary>
-internal sealed record NbdHandshakeResult(NbdExport Export, bool StructuredReplies);
