@@ -1,7 +1,7 @@
-using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Cli;
 

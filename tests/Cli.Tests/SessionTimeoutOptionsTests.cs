@@ -1,6 +1,6 @@
 using IscsiUp.Cli.Tests.Support;
 using IscsiUp.Nbd;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Tests.Fuzz;
 
 namespace IscsiUp.Cli.Tests;

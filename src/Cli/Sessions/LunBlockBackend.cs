@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using IscsiUp.Iscsi.Scsi;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Nbd;
 

@@ -9,7 +9,7 @@ public sealed record NegotiatedParameters(
     int FirstBurstLength, int MaxBurstLength, bool ImmediateData, bool InitialR2T, int MaxOutstandingR2T,
     int MaxConnections, int DefaultTime2Wait, int DefaultTime2Retain, int ErrorRecoveryLevel, string? TargetAlias)
 {
-    public static NegotiatedParameters From(Initiator.Login.SessionParameters p) => new(
+    public static NegotiatedParameters From(Iscsi.Login.SessionParameters p) => new(
         p.HeaderDigest ? "CRC32C" : "None", p.DataDigest ? "CRC32C" : "None",
         p.InitiatorMaxRecvDataSegmentLength, p.TargetMaxRecvDataSegmentLength,
         p.FirstBurstLength, p.MaxBurstLength, p.ImmediateData, p.InitialR2T, p.MaxOutstandingR2T,

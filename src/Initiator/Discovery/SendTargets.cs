@@ -1,5 +1,5 @@
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
 
 namespace IscsiUp.Initiator.Discovery;

@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Login;
 
@@ -102,8 +103,8 @@ public sealed class InitiatorLogin
         {
             await SendAsync(stage, next, transit, keys, ct).ConfigureAwait(false);
             TextKeys answer = await ReceiveAsync(response, stage, ct).ConfigureAwait(false);
-            bool targetTransit = (response.Flags & 0x80) != 0;
-            var targetNext = (LoginStage)(response.Flags & 0x03);
+            bool targetTransit = response.Transit;
+            var targetNext = response.NextStage;
 
             keys = stage == LoginStage.SecurityNegotiation
                 ? HandleSecurityAnswer(answer, targetTransit)
@@ -342,13 +343,13 @@ public sealed class InitiatorLogin
     private async Task SendAsync(LoginStage stage, LoginStage next, bool transit, TextKeys keys, CancellationToken ct)
     {
         using var pdu = new Pdu(Opcode.LoginRequest, immediate: true, final: false);
-        pdu.Flags = (byte)((transit ? 0x80 : 0) | ((byte)stage << 2) | (transit ? (byte)next : 0));
-        pdu.Bhs[2] = 0; // Version-max
-        pdu.Bhs[3] = 0; // Version-min
-        _options.Isid.CopyTo(pdu.Bhs, 8);
-        pdu.SetU16(14, _tsih);
+        pdu.Stages = new LoginStages(stage, next, transit);
+        pdu.VersionMax = 0;
+        pdu.VersionMin = 0;
+        _options.Isid.CopyTo(pdu.Isid);
+        pdu.Tsih = _tsih;
         pdu.InitiatorTaskTag = LoginItt;
-        pdu.SetU16(20, _options.ConnectionId);
+        pdu.ConnectionId = _options.ConnectionId;
         pdu.CmdSN = _cmdSN;
         pdu.ExpStatSN = _expStatSN;
         pdu.SetData(keys.Encode());
@@ -364,23 +365,23 @@ public sealed class InitiatorLogin
             if (!await _connection.Reader.ReadPduAsync(response, ct).ConfigureAwait(false))
                 throw new EndOfStreamException();
             if (response.Opcode == Opcode.Reject)
-                throw new LoginException($"target at {_connection.Portal} rejected the login request (reason 0x{response.Bhs[2]:x2})");
+                throw new LoginException($"target at {_connection.Portal} rejected the login request (reason 0x{response.RejectReason:x2})");
             if (response.Opcode != Opcode.LoginResponse)
                 throw new ProtocolException($"expected a Login response, got {response.Opcode}");
             if (response.InitiatorTaskTag != LoginItt)
                 throw new ProtocolException("Login response carries a foreign task tag");
             TrackSequence(response);
-            ushort status = response.U16(36);
+            ushort status = response.LoginStatusCode;
             if (status != 0) ThrowForStatus(status, response);
             if (text.Length + response.DataSegmentLength > MaxLoginText)
                 throw new ProtocolException($"login text from the target is longer than {MaxLoginText} bytes");
             text.Write(response.Data.Span);
-            if ((response.Flags & 0x40) == 0) break;
+            if (!response.Continue) break;
             // Continue bit: ask for the rest with an empty request in the same stage.
             await SendAsync(stage, stage, transit: false, new TextKeys(), ct).ConfigureAwait(false);
         }
-        if (response.Bhs[3] != 0) throw new LoginException($"target at {_connection.Portal} speaks iSCSI version {response.Bhs[3]}, not 0");
-        _tsih = response.U16(14);
+        if (response.VersionActive != 0) throw new LoginException($"target at {_connection.Portal} speaks iSCSI version {response.VersionActive}, not 0");
+        _tsih = response.Tsih;
         return TextKeys.Parse(text.ToArray());
     }
 

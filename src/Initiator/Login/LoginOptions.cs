@@ -1,3 +1,4 @@
+using IscsiUp.Iscsi.Login;
 namespace IscsiUp.Initiator.Login;
 
 /// <summary>Digest use: None never, Prefer offers CRC32C first but accepts None, Require refuses None.</summary>

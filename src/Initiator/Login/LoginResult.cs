@@ -1,3 +1,4 @@
+using IscsiUp.Iscsi.Login;
 namespace IscsiUp.Initiator.Login;
 
 /// <summary>What a successful login settled: parameters and the sequence numbers to continue with.</summary>

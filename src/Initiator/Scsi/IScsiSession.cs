@@ -1,3 +1,4 @@
+using IscsiUp.Iscsi.Scsi;
 namespace IscsiUp.Initiator.Scsi;
 
 /// <summary>Something that carries SCSI commands to a target: a plain session, or one that reconnects by itself.</summary>

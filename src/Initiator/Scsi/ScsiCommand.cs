@@ -1,3 +1,4 @@
+using IscsiUp.Iscsi.Scsi;
 namespace IscsiUp.Initiator.Scsi;
 
 /// <summary>

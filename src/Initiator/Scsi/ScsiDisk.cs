@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using IscsiUp.Iscsi.Pdus;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Scsi;
 

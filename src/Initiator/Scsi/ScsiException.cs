@@ -1,3 +1,4 @@
+using IscsiUp.Iscsi.Scsi;
 namespace IscsiUp.Initiator.Scsi;
 
 /// <summary>A SCSI command that ended with a status other than GOOD, described for people.</summary>

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using IscsiUp.Io;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.Initiator.Session;
 

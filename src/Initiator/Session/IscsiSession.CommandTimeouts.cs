@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using IscsiUp.Initiator.Protocol;
-using IscsiUp.Initiator.Scsi;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.Initiator.Session;
 
@@ -104,10 +103,10 @@ public sealed partial class IscsiSession
     private async Task<byte?> TaskManagementAsync(byte function, ulong lun, uint referencedItt, uint refCmdSN, TimeSpan timeout)
     {
         using var request = new Pdu(Opcode.TaskManagementRequest);
-        request.Flags = (byte)(0x80 | function);
+        request.TaskManagementFunction = function;
         request.Lun = lun;
-        request.SetU32(20, referencedItt); // Referenced Task Tag
-        request.SetU32(32, refCmdSN);
+        request.ReferencedTaskTag = referencedItt;
+        request.RefCmdSN = refCmdSN;
         try
         {
             using var response = await RequestAsync(request, immediate: true, _closing.Token, timeout).ConfigureAwait(false);

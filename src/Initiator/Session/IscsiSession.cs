@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
+using IscsiUp.Iscsi.Login;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Session;
 
@@ -172,7 +174,9 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         pdu.Reset();
         pdu.Opcode = Opcode.ScsiCommand;
         pdu.Final = unsolicited == immediate;
-        pdu.Flags |= (byte)((command.IsRead ? 0x40 : 0) | (command.IsWrite ? 0x20 : 0) | 0x01 /* SIMPLE task attribute */);
+        pdu.IsRead = command.IsRead;
+        pdu.IsWrite = command.IsWrite;
+        pdu.TaskAttribute = TaskAttribute.Simple;
         pdu.Lun = command.Lun;
         pdu.InitiatorTaskTag = slot.Itt;
         pdu.ExpectedDataTransferLength = (uint)length;
@@ -337,10 +341,10 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         await _connection.Reader.ReadDataAsync(pdu, buffer.Slice((int)offset, (int)length), ct).ConfigureAwait(false);
         slot.NextDataSN++;
         slot.BytesReceived += (int)length;
-        if ((pdu.Flags & 0x01) != 0) // S bit: status carried here
+        if (pdu.HasStatus)
         {
             UpdateStatSN(pdu.StatSN);
-            Complete(slot, new ScsiResult(pdu.Status, null, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
+            Complete(slot, new ScsiResult(pdu.Status, null, (int)pdu.ResidualCount, pdu.ResidualUnderflow, pdu.ResidualOverflow));
         }
     }
 
@@ -396,7 +400,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
             int senseLength = Math.Min((data[0] << 8) | data[1], data.Length - 2);
             if (senseLength > 0) sense = data.Slice(2, senseLength).ToArray();
         }
-        Complete(slot, new ScsiResult(pdu.Status, sense, (int)pdu.ResidualCount, (pdu.Flags & 0x02) != 0, (pdu.Flags & 0x04) != 0));
+        Complete(slot, new ScsiResult(pdu.Status, sense, (int)pdu.ResidualCount, pdu.ResidualUnderflow, pdu.ResidualOverflow));
     }
 
     private void OnReadyToTransfer(Pdu pdu)
@@ -474,12 +478,12 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         UpdateWindow(pdu);
         UpdateStatSN(pdu.StatSN);
         await _connection.Reader.SkipDataAsync(pdu, ct).ConfigureAwait(false);
-        byte asyncEvent = pdu.Bhs[36];
+        byte asyncEvent = pdu.AsyncEvent;
         switch (asyncEvent)
         {
             case 0: break; // SCSI asynchronous event: sense only, nothing to do here
             case 1:
-                TargetEvent?.Invoke($"target {TargetName} at {Portal} requests logout within {pdu.U16(42)} s");
+                TargetEvent?.Invoke($"target {TargetName} at {Portal} requests logout within {pdu.AsyncParameter3} s");
                 _ = Task.Run(() => LogoutAsync(CancellationToken.None));
                 break;
             case 2:
@@ -500,11 +504,11 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         UpdateWindow(pdu);
         UpdateStatSN(pdu.StatSN);
         await _connection.Reader.ReadDataAsync(pdu, ct).ConfigureAwait(false);
-        byte reason = pdu.Response;
+        byte reason = pdu.RejectReason;
         var rejected = pdu.Data.Span;
         if (rejected.Length < Pdu.BhsLength) throw new ProtocolException($"target rejected a PDU (reason 0x{reason:x2}) without quoting it");
-        uint itt = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(rejected[16..]);
-        var error = new IOException($"target {TargetName} rejected a {(Opcode)(rejected[0] & 0x3F)} PDU (reason 0x{reason:x2})");
+        uint itt = Pdu.QuotedInitiatorTaskTag(rejected);
+        var error = new IOException($"target {TargetName} rejected a {Pdu.QuotedOpcode(rejected)} PDU (reason 0x{reason:x2})");
         if (FindSlot(itt) is { } slot) slot.TryFail(error);
         else if (_controlWaiters.TryRemove(itt, out var waiter)) waiter.TrySetException(error);
     }
@@ -594,7 +598,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
             if (answer.Length + response.DataSegmentLength > 16 * 1024 * 1024)
                 throw new ProtocolException("Text response longer than 16 MiB");
             answer.Write(response.Data.Span);
-            bool more = (response.Flags & 0x40) != 0;
+            bool more = response.Continue;
             if (!more && response.Final) return TextKeys.Parse(answer.ToArray());
             ttt = response.TargetTransferTag;
             payload = [];
@@ -613,7 +617,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         try
         {
             using var logout = new Pdu(Opcode.LogoutRequest);
-            logout.Flags = 0x80; // reason 0: close the session
+            logout.LogoutReason = 0; // close the session
             using var response = await RequestAsync(logout, immediate: true, ct).ConfigureAwait(false);
             if (response is not null && response.Response != 0)
                 throw new IOException($"target {TargetName} refused the logout (response {response.Response})");

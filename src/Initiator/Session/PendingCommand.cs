@@ -1,6 +1,7 @@
 using System.Threading.Tasks.Sources;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Session;
 

@@ -4,6 +4,7 @@ using IscsiUp.Initiator.Scsi;
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Session;
 

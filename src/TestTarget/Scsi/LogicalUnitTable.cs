@@ -1,4 +1,4 @@
-using LunAddress = IscsiUp.Initiator.Scsi.LunAddress;
+using LunAddress = IscsiUp.Iscsi.Scsi.LunAddress;
 using System.Buffers.Binary;
 
 namespace IscsiUp.TestTarget.Scsi;

@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.TestTarget.Target;
 

@@ -1,3 +1,5 @@
+using IscsiUp.Iscsi.Pdus;
+
 namespace IscsiUp.TestTarget.Target;
 
 /// <summary>
@@ -81,7 +83,7 @@ public sealed class DataOutTracker
     {
         if ((long)offset + length > _expected)
             return $"Data-Out at offset {offset} + {length} goes beyond the expected data transfer length {_expected}";
-        if (ttt == Initiator.Protocol.Pdu.ReservedTag)
+        if (ttt == Pdu.ReservedTag)
         {
             if (!UnsolicitedPending) return "unsolicited Data-Out that was not announced (F bit set on the command, or burst already ended)";
             if (offset + length > _unsolicitedLimit) return $"unsolicited Data-Out beyond FirstBurstLength ({offset} + {length} > {_unsolicitedLimit})";

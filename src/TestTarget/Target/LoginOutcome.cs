@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Login;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.TestTarget.Target;
 

@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.TestTarget.Target;
 

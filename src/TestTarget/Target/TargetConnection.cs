@@ -1,9 +1,9 @@
-using LunAddress = IscsiUp.Initiator.Scsi.LunAddress;
+using LunAddress = IscsiUp.Iscsi.Scsi.LunAddress;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Login;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.TestTarget.Scsi;
 
 namespace IscsiUp.TestTarget.Target;
@@ -263,8 +263,8 @@ public sealed class TargetConnection
         SessionParameters parameters = session.Parameters;
         uint itt = pdu.InitiatorTaskTag;
         bool final = pdu.Final;
-        bool read = (pdu.Flags & 0x40) != 0;
-        bool write = (pdu.Flags & 0x20) != 0;
+        bool read = pdu.IsRead;
+        bool write = pdu.IsWrite;
         uint expected = pdu.ExpectedDataTransferLength;
         int immediate = pdu.DataSegmentLength;
         if (_tasks.ContainsKey(itt) || itt == Pdu.ReservedTag)
@@ -494,9 +494,9 @@ public sealed class TargetConnection
             Reject(pdu, RejectReason.ProtocolError, "task management in a discovery session");
             return;
         }
-        byte function = (byte)(pdu.Flags & 0x7F);
+        byte function = pdu.TaskManagementFunction;
         uint itt = pdu.InitiatorTaskTag;
-        uint referenced = pdu.U32(20);
+        uint referenced = pdu.ReferencedTaskTag;
         ulong lun = pdu.Lun;
         List<ScsiTask> victims = [];
         byte response = TaskManagement.FunctionComplete;
@@ -510,7 +510,7 @@ public sealed class TargetConnection
                     victims.Add(task); // waited for either way: nothing of its may follow the TMF response
                     if (!task.TryAbort()) response = TaskManagement.TaskDoesNotExist;
                 }
-                else if (!SerialNumber.LessOrEqual(_session.Window.ExpCmdSN, pdu.U32(32) /* RefCmdSN */))
+                else if (!SerialNumber.LessOrEqual(_session.Window.ExpCmdSN, pdu.RefCmdSN))
                 {
                     response = TaskManagement.TaskDoesNotExist;
                 }
@@ -578,7 +578,7 @@ public sealed class TargetConnection
         _textRequest ??= new MemoryStream();
         _textRequest.Write(pdu.Data.Span);
         if (_textRequest.Length > MaxTextRequest) throw new ProtocolException($"text request longer than {MaxTextRequest} bytes");
-        if ((pdu.Flags & TargetPdus.ContinueFlag) != 0)
+        if (pdu.Continue)
         {
             // More request text follows: acknowledge with an empty response.
             _sender!.Post(TargetPdus.TextResponse(itt, Pdu.ReservedTag, pdu.Lun, default, final: false, more: false), StatSnUse.Advance);
@@ -635,8 +635,8 @@ public sealed class TargetConnection
     private async Task<bool> HandleLogoutAsync(Pdu pdu)
     {
         if (!Sequence(pdu, occupiesSlot: false)) return false;
-        int reason = pdu.Flags & 0x7F;
-        ushort cid = pdu.U16(20);
+        int reason = pdu.LogoutReason;
+        ushort cid = pdu.ConnectionId;
         byte response = 0;
         if (reason > 2)
         {

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
-using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Login;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.TestTarget.Target;
 
@@ -59,7 +59,7 @@ public sealed class TargetLogin
     private int _chapAlgorithm;
     private byte _chapIdentifier;
     private byte[]? _chapChallenge;
-    private (byte Flags, byte[] Text, ushort Tsih)? _final;
+    private (LoginStages Stages, byte[] Text, ushort Tsih)? _final;
 
     public TargetLogin(TargetOptions options, PduReader reader, PduWriter writer, Func<ushort> allocateTsih, string peer)
     {
@@ -90,9 +90,7 @@ public sealed class TargetLogin
             CheckFirstRequest(request);
             for (int round = 0; round < MaxRounds; round++)
             {
-                var stage = (LoginStage)((request.Flags >> 2) & 3);
-                bool transit = (request.Flags & 0x80) != 0;
-                var next = (LoginStage)(request.Flags & 3);
+                var (stage, next, transit) = request.Stages;
                 CheckSameLogin(request);
                 if (stage != _stage && !(stage == LoginStage.OperationalNegotiation && !_firstSeen))
                     throw new LoginFailure(LoginStatus.InvalidDuringLogin, $"login request for stage {stage} while in {_stage}");
@@ -116,16 +114,16 @@ public sealed class TargetLogin
 
                 bool moveOn = transit && CanLeave(stage, next);
                 bool final = moveOn && next == LoginStage.FullFeaturePhase;
-                byte flags = (byte)(((byte)stage << 2) | (moveOn ? 0x80 | (byte)next : 0));
+                var stages = new LoginStages(stage, next, moveOn);
                 if (final)
                 {
                     // The final response goes out in SendFinalResponseAsync, once the caller has registered the session.
                     ushort tsih = _allocateTsih();
-                    _final = (flags, reply.Encode(), tsih);
+                    _final = (stages, reply.Encode(), tsih);
                     return new LoginOutcome(_initiatorName!, _initiatorAlias, _discovery, _isid, tsih, _cid, _parameters, _expCmdSN,
                         _statSN + (uint)CountPieces(_final.Value.Text));
                 }
-                if (!await SendTextAsync(flags, reply.Encode(), 0, ct).ConfigureAwait(false)) return null;
+                if (!await SendTextAsync(stages, reply.Encode(), 0, ct).ConfigureAwait(false)) return null;
                 if (moveOn) _stage = next;
                 if (!await ReadRequestAsync(request, ct).ConfigureAwait(false)) return null;
             }
@@ -148,7 +146,7 @@ public sealed class TargetLogin
     {
         if (_final is not { } final) throw new InvalidOperationException("the login has not reached its final response");
         _final = null;
-        if (!await SendTextAsync(final.Flags, final.Text, final.Tsih, ct).ConfigureAwait(false))
+        if (!await SendTextAsync(final.Stages, final.Text, final.Tsih, ct).ConfigureAwait(false))
             throw new EndOfStreamException("initiator went away before the final login response");
     }
 
@@ -158,20 +156,20 @@ public sealed class TargetLogin
     {
         if (request.Opcode != Opcode.LoginRequest)
             throw new ProtocolException($"first PDU is {request.Opcode}, not a Login request");
-        request.Bhs.AsSpan(8, 6).CopyTo(_isid);
-        _cid = request.U16(20);
+        request.Isid.CopyTo(_isid);
+        _cid = request.ConnectionId;
         _itt = request.InitiatorTaskTag;
         _expCmdSN = request.CmdSN;
-        if (request.Bhs[3] > 0) throw new LoginFailure(LoginStatus.UnsupportedVersion, $"initiator needs iSCSI version {request.Bhs[3]} or later");
-        if (request.U16(14) != 0)
-            throw new LoginFailure(LoginStatus.SessionDoesNotExist, $"initiator asked to join session TSIH {request.U16(14)}, and this target has one connection per session");
+        if (request.VersionMin > 0) throw new LoginFailure(LoginStatus.UnsupportedVersion, $"initiator needs iSCSI version {request.VersionMin} or later");
+        if (request.Tsih != 0)
+            throw new LoginFailure(LoginStatus.SessionDoesNotExist, $"initiator asked to join session TSIH {request.Tsih}, and this target has one connection per session");
     }
 
     private void CheckSameLogin(Pdu request)
     {
         if (request.Opcode != Opcode.LoginRequest)
             throw new ProtocolException($"{request.Opcode} PDU during login");
-        if (!request.Bhs.AsSpan(8, 6).SequenceEqual(_isid) || request.U16(20) != _cid)
+        if (!request.Isid.SequenceEqual(_isid) || request.ConnectionId != _cid)
             throw new LoginFailure(LoginFailure.InitiatorError, "ISID or CID changed in the middle of the login");
         _itt = request.InitiatorTaskTag;
     }
@@ -374,12 +372,11 @@ public sealed class TargetLogin
     {
         var text = new MemoryStream();
         text.Write(request.Data.Span);
-        while ((request.Flags & TargetPdus.ContinueFlag) != 0)
+        while (request.Continue)
         {
-            if ((request.Flags & 0x80) != 0) throw new LoginFailure(LoginFailure.InitiatorError, "login request with both T and C bits");
+            if (request.Transit) throw new LoginFailure(LoginFailure.InitiatorError, "login request with both T and C bits");
             if (text.Length > 64 * 1024) throw new LoginFailure(LoginFailure.InitiatorError, "login text longer than 64 KiB");
-            byte flags = (byte)(((request.Flags >> 2) & 3) << 2);
-            if (!await SendPduAsync(flags, ReadOnlyMemory<byte>.Empty, 0, 0, ct).ConfigureAwait(false)) return null;
+            if (!await SendPduAsync(LoginStages.Stay(request.CurrentStage), ReadOnlyMemory<byte>.Empty, 0, 0, ct).ConfigureAwait(false)) return null;
             if (!await ReadRequestAsync(request, ct).ConfigureAwait(false)) return null;
             CheckSameLogin(request);
             text.Write(request.Data.Span);
@@ -395,46 +392,47 @@ public sealed class TargetLogin
     }
 
     /// <summary>Sends a response text, split with the C bit when it exceeds the initiator's MaxRecvDataSegmentLength.</summary>
-    private async Task<bool> SendTextAsync(byte flags, byte[] text, ushort tsih, CancellationToken ct)
+    private async Task<bool> SendTextAsync(LoginStages stages, byte[] text, ushort tsih, CancellationToken ct)
     {
         const int max = LoginSegmentLimit;
         int offset = 0;
         while (text.Length - offset > max)
         {
-            byte partial = (byte)((flags & 0x0C) | TargetPdus.ContinueFlag); // T=0 while more follows
-            if (!await SendPduAsync(partial, text.AsMemory(offset, max), 0, 0, ct).ConfigureAwait(false)) return false;
+            // T=0 while more follows.
+            if (!await SendPduAsync(LoginStages.Stay(stages.Current), text.AsMemory(offset, max), 0, 0, ct, more: true).ConfigureAwait(false)) return false;
             offset += max;
             // The initiator asks for the rest with an empty Login request.
             using var ack = new Pdu();
             if (!await ReadRequestAsync(ack, ct).ConfigureAwait(false)) return false;
             CheckSameLogin(ack);
         }
-        return await SendPduAsync(flags, text.AsMemory(offset), tsih, 0, ct).ConfigureAwait(false);
+        return await SendPduAsync(stages, text.AsMemory(offset), tsih, 0, ct).ConfigureAwait(false);
     }
 
     private async Task SendStatusAsync(ushort status, CancellationToken ct)
     {
         try
         {
-            await SendPduAsync((byte)((byte)_stage << 2), ReadOnlyMemory<byte>.Empty, 0, status, ct).ConfigureAwait(false);
+            await SendPduAsync(LoginStages.Stay(_stage), ReadOnlyMemory<byte>.Empty, 0, status, ct).ConfigureAwait(false);
         }
         catch (IOException) { } // the initiator may already be gone
         catch (OperationCanceledException) { }
     }
 
-    private async Task<bool> SendPduAsync(byte flags, ReadOnlyMemory<byte> data, ushort tsih, ushort status, CancellationToken ct)
+    private async Task<bool> SendPduAsync(LoginStages stages, ReadOnlyMemory<byte> data, ushort tsih, ushort status, CancellationToken ct, bool more = false)
     {
         using var pdu = new Pdu(Opcode.LoginResponse, final: false);
-        pdu.Flags = flags;
-        pdu.Bhs[2] = 0; // Version-max
-        pdu.Bhs[3] = 0; // Version-active
-        _isid.CopyTo(pdu.Bhs, 8);
-        pdu.SetU16(14, tsih);
+        pdu.Stages = stages;
+        pdu.Continue = more;
+        pdu.VersionMax = 0;
+        pdu.VersionActive = 0;
+        _isid.CopyTo(pdu.Isid);
+        pdu.Tsih = tsih;
         pdu.InitiatorTaskTag = _itt;
         pdu.StatSN = _statSN++;
         pdu.ExpCmdSN = _expCmdSN;
         pdu.MaxCmdSN = _expCmdSN + (uint)_options.CommandWindow - 1;
-        pdu.SetU16(36, status);
+        pdu.LoginStatusCode = status;
         pdu.SetData(data);
         await _writer.WriteAsync(pdu, ct).ConfigureAwait(false);
         await _writer.FlushAsync(ct).ConfigureAwait(false);

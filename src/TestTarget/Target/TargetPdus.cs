@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.TestTarget.Target;
 
@@ -8,13 +8,6 @@ namespace IscsiUp.TestTarget.Target;
 /// </summary>
 public static class TargetPdus
 {
-    // Flag bits of byte 1.
-    public const byte FinalFlag = 0x80;
-    public const byte ContinueFlag = 0x40;
-    public const byte OverflowFlag = 0x04;
-    public const byte UnderflowFlag = 0x02;
-    public const byte StatusFlag = 0x01;
-
     public static Pdu DataIn(uint itt, ulong lun, uint dataSN, uint offset, ReadOnlyMemory<byte> data, bool final)
     {
         var pdu = new Pdu(Opcode.DataIn, final: final);
@@ -30,20 +23,20 @@ public static class TargetPdus
     /// <summary>Adds status (S bit) and the residual to the last Data-In of a command that ends without sense data.</summary>
     public static void AddStatus(Pdu dataIn, byte status, Residual residual)
     {
-        dataIn.Flags |= (byte)(FinalFlag | StatusFlag | residual.Flags);
+        dataIn.Final = true;
+        dataIn.HasStatus = true;
         dataIn.Status = status;
-        dataIn.ResidualCount = residual.Count;
+        residual.WriteTo(dataIn);
     }
 
     public static Pdu ScsiResponse(uint itt, byte status, ReadOnlySpan<byte> sense, Residual residual, uint expDataSN)
     {
         var pdu = new Pdu(Opcode.ScsiResponse);
-        pdu.Flags |= residual.Flags;
+        residual.WriteTo(pdu);
         pdu.Response = 0x00; // command completed at target
         pdu.Status = status;
         pdu.InitiatorTaskTag = itt;
-        pdu.DataSN = expDataSN; // ExpDataSN shares the offset
-        pdu.ResidualCount = residual.Count;
+        pdu.ExpDataSN = expDataSN;
         if (!sense.IsEmpty)
         {
             // The data segment is SenseLength (2 bytes) followed by the sense data.
@@ -89,7 +82,7 @@ public static class TargetPdus
     public static Pdu TextResponse(uint itt, uint ttt, ulong lun, ReadOnlyMemory<byte> data, bool final, bool more)
     {
         var pdu = new Pdu(Opcode.TextResponse, final: final);
-        if (more) pdu.Flags |= ContinueFlag;
+        pdu.Continue = more;
         pdu.Lun = lun;
         pdu.InitiatorTaskTag = itt;
         pdu.TargetTransferTag = ttt;
@@ -109,7 +102,7 @@ public static class TargetPdus
     public static Pdu Reject(byte reason, ReadOnlySpan<byte> rejectedHeader)
     {
         var pdu = new Pdu(Opcode.Reject);
-        pdu.Response = reason;
+        pdu.RejectReason = reason;
         pdu.InitiatorTaskTag = Pdu.ReservedTag;
         pdu.SetData(rejectedHeader[..Pdu.BhsLength].ToArray());
         return pdu;

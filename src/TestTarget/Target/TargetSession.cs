@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Login;
+using IscsiUp.Iscsi.Login;
 using IscsiUp.TestTarget.Scsi;
 
 namespace IscsiUp.TestTarget.Target;

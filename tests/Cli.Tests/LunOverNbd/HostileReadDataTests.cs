@@ -3,9 +3,10 @@ using IscsiUp.Initiator.Tests.Fuzz;
 using IscsiUp.Initiator.Tests.Peers;
 using IscsiUp.Nbd;
 using IscsiUp.Nbd.Tests;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
 using Xunit.Abstractions;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Cli.Tests.LunOverNbd;
 

@@ -4,7 +4,7 @@ using IscsiUp.Initiator.Tests.Peers;
 using IscsiUp.Nbd;
 using IscsiUp.Nbd.Tests;
 using System.Diagnostics;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
 using Xunit.Abstractions;
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using IscsiUp.Iscsi.Scsi;
 using IscsiUp.Cli.Sessions;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Scsi;

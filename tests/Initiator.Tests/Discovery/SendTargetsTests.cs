@@ -1,5 +1,5 @@
 using IscsiUp.Initiator.Discovery;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
 
 namespace IscsiUp.Initiator.Tests.Discovery;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using IscsiUp.Initiator.Protocol;
-using IscsiUp.Initiator.Scsi;
+using IscsiUp.Iscsi.Pdus;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Tests.Fuzz;
 

@@ -3,9 +3,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
 using Xunit.Abstractions;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Tests.Fuzz;
 

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Tests.Fuzz;
 

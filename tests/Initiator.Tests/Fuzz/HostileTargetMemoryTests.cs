@@ -1,8 +1,9 @@
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
 using Xunit.Abstractions;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Tests.Fuzz;
 

@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
 using IscsiUp.TestTarget.Storage;
 using IscsiUp.TestTarget.Target;
 using Xunit.Abstractions;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Tests.Fuzz;
 

@@ -1,9 +1,10 @@
 using IscsiUp.Io;
 using System.Buffers.Binary;
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Iscsi.Scsi;
 
 namespace IscsiUp.Initiator.Tests.Fuzz;
 

@@ -2,6 +2,7 @@ using System.Text;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Tests.Peers;
 

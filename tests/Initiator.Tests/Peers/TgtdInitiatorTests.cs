@@ -5,6 +5,7 @@ using IscsiUp.Initiator.Discovery;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Tests.Peers;
 

@@ -6,6 +6,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Tests.Peers;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Scsi;
+using IscsiUp.Iscsi.Scsi;
 using IscsiUp.Initiator.Session;
 using IscsiUp.TestTarget.Storage;
 using IscsiUp.TestTarget.Target;

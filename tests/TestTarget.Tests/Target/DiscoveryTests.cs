@@ -1,4 +1,4 @@
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.TestTarget.Target;
 
 namespace IscsiUp.TestTarget.Tests.Target;

@@ -1,6 +1,7 @@
 using System.Text;
 using IscsiUp.Initiator.Login;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Login;
+using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
 using IscsiUp.TestTarget.Target;
 

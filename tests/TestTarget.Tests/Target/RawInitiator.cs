@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using IscsiUp.Initiator.Protocol;
+using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.TestTarget.Tests.Target;
 

@@ -1,9 +1,0 @@
-namespace IscsiUp.Initiator.Login;
-
-/// <summary>Login stages as coded in the CSG/NSG fields of Login PDUs.</summary>
-public enum LoginStage : byte
-{
-    SecurityNegotiation = 0,
-    OperationalNegotiation = 1,
-    FullFeaturePhase = 3,
-}

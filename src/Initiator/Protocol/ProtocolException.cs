@@ -1,4 +1,0 @@
-namespace IscsiUp.Initiator.Protocol;
-
-/// <summary>The peer broke the iSCSI protocol (malformed PDU, bad digest, unexpected sequence). The connection is unusable.</summary>
-public sealed class ProtocolException(string message) : IOException(message);
