@@ -69,4 +69,16 @@ public sealed class NodeRecordTests
         Assert.False(File.Exists(corrupt));
         Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
     }
+
+    [Fact]
+    public void An_error_in_a_record_names_the_record_even_when_the_bad_value_holds_its_path()
+    {
+        using var cli = new CliRun();
+        string record = Path.Combine(cli.Root, "disk0.node");
+        File.WriteAllText(record, $"node.target={BundledTarget.TargetName}\nnode.portal=127.0.0.1:3260\nnode.initiator={BundledTarget.Client}\nnode.startup={record}\n");
+
+        var error = Assert.Throws<UserError>(() => Config.NodeRecord.Load(record));
+
+        Assert.Equal($"node record {record}: invalid node.startup \"{record}\": automatic or manual", error.Message);
+    }
 }

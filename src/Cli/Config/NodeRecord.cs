@@ -90,10 +90,12 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
     /// </summary>
     public static NodeRecord Load(string path)
     {
+        // Outside the try: SmallFile's errors name the file already; every error after it gets the prefix.
+        string text = SmallFile.ReadText(path, "node record");
         try
         {
             var values = new Dictionary<string, string>();
-            foreach (var line in SmallFile.ReadText(path, "node record").Split('\n'))
+            foreach (var line in text.Split('\n'))
                 if (line.Split('=', 2) is [var key, var value]) values[key.Trim()] = value.Trim();
             string? Optional(string key) => values.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
             string Required(string key) => Optional(key) ?? throw new UserError($"no {key}");
@@ -115,7 +117,7 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
                 Timeouts = SessionTimeouts.From(Optional),
             };
         }
-        catch (UserError e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        catch (UserError e)
         {
             throw new UserError($"node record {path}: {e.Message}");
         }

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using IscsiUp.Iscsi.Pdus;
-using IscsiUp.Initiator.Session;
 using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Login;
@@ -9,7 +8,8 @@ namespace IscsiUp.Initiator.Login;
 /// <summary>
 /// Drives the initiator side of a login on a fresh connection (RFC 7143 sections 6 and 12): the security stage
 /// (AuthMethod None or CHAP, one-way or mutual), then operational negotiation, until the target moves the
-/// connection to the full-feature phase.
+/// connection to the full-feature phase. Connecting, following a redirection and retrying are the caller's: a
+/// failed login says what happened in the <see cref="LoginException"/> it throws.
 /// </summary>
 public sealed class InitiatorLogin
 {
@@ -18,7 +18,7 @@ public sealed class InitiatorLogin
     private const int MaxLoginText = 64 * 1024;
     private const uint LoginItt = 0;
 
-    private readonly IscsiConnection _connection;
+    private readonly ILoginConnection _connection;
     private readonly LoginOptions _options;
     private readonly SessionParameters _parameters = new();
     private readonly Dictionary<string, string> _pendingOffers = new();
@@ -36,15 +36,12 @@ public sealed class InitiatorLogin
     private byte[]? _mutualChallenge;
     private int _chapAlgorithm;
 
-    public InitiatorLogin(IscsiConnection connection, LoginOptions options)
+    public InitiatorLogin(ILoginConnection connection, LoginOptions options)
     {
         _connection = connection;
         _options = options;
         _tsih = options.Tsih;
     }
-
-    /// <summary>True when the login failed right after we offered several CHAP algorithms: an old target may want MD5 alone.</summary>
-    public bool FailedOnChapAlgorithmList { get; private set; }
 
     public async Task<LoginResult> RunAsync(CancellationToken ct)
     {
@@ -60,8 +57,8 @@ public sealed class InitiatorLogin
         }
         catch (EndOfStreamException)
         {
-            FailedOnChapAlgorithmList = _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1;
-            throw new LoginException($"the target at {_connection.Portal} closed the connection during login to {TargetText}");
+            throw new LoginException($"the target at {_connection.Portal} closed the connection during login to {TargetText}")
+                { ChapAlgorithmListRefused = ChapAlgorithmsPending };
         }
         catch (FormatException e)
         {
@@ -74,8 +71,8 @@ public sealed class InitiatorLogin
         }
         catch (IOException e) when (e is not LoginException and not ProtocolException)
         {
-            FailedOnChapAlgorithmList = _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1;
-            throw new LoginException($"connection to {_connection.Portal} lost during login: {e.Message}");
+            throw new LoginException($"connection to {_connection.Portal} lost during login: {e.Message}")
+                { ChapAlgorithmListRefused = ChapAlgorithmsPending };
         }
     }
 
@@ -84,6 +81,9 @@ public sealed class InitiatorLogin
 
     private string TargetText => _options.TargetName ?? "the discovery service";
     private IReadOnlyList<int> ChapOffer => _options.ChapAlgorithms ?? Chap.Preferred;
+
+    /// <summary>We offered several CHAP algorithms and the target has not chosen one yet: a failure now may be its refusal of the list.</summary>
+    private bool ChapAlgorithmsPending => _chap == ChapStep.AlgorithmsSent && ChapOffer.Count > 1;
 
     private async Task<LoginResult> NegotiateAsync(CancellationToken ct)
     {
@@ -166,10 +166,8 @@ public sealed class InitiatorLogin
                     break;
                 case "CHAP_A":
                     if (!int.TryParse(value, out _chapAlgorithm) || !ChapOffer.Contains(_chapAlgorithm))
-                    {
-                        FailedOnChapAlgorithmList = ChapOffer.Count > 1;
-                        throw new LoginException($"target {TargetText} accepts none of the CHAP algorithms offered ({string.Join(",", ChapOffer.Select(Chap.Name))})");
-                    }
+                        throw new LoginException($"target {TargetText} accepts none of the CHAP algorithms offered ({string.Join(",", ChapOffer.Select(Chap.Name))})")
+                            { ChapAlgorithmListRefused = ChapOffer.Count > 1 };
                     break;
                 case "CHAP_I" or "CHAP_C" or "CHAP_N" or "CHAP_R":
                     break;
@@ -362,7 +360,7 @@ public sealed class InitiatorLogin
         var text = new MemoryStream();
         while (true)
         {
-            if (!await _connection.Reader.ReadPduAsync(response, ct).ConfigureAwait(false))
+            if (!await _connection.ReceiveAsync(response, ct).ConfigureAwait(false))
                 throw new EndOfStreamException();
             if (response.Opcode == Opcode.Reject)
                 throw new LoginException($"target at {_connection.Portal} rejected the login request (reason 0x{response.RejectReason:x2})");
@@ -406,16 +404,17 @@ public sealed class InitiatorLogin
         }
         // Some targets refuse the list itself; others (tgtd) pick 7 but compute it as SHA-1, an old draft's
         // numbering, and then refuse our SHA-256 answer. Either way MD5 alone is worth one more try.
-        if (_options.Chap is not null && ChapOffer.Count > 1 && status >> 8 == LoginStatus.InitiatorError &&
-            (_chap == ChapStep.AlgorithmsSent || (_chap == ChapStep.ResponseSent && _chapAlgorithm != Chap.Md5)))
-            FailedOnChapAlgorithmList = true;
+        bool refusedChapList = _options.Chap is not null && ChapOffer.Count > 1 && status >> 8 == LoginStatus.InitiatorError &&
+            (_chap == ChapStep.AlgorithmsSent || (_chap == ChapStep.ResponseSent && _chapAlgorithm != Chap.Md5));
         if (status == LoginStatus.AuthenticationFailure && _options.Chap is null)
             throw new LoginException($"authentication failure: target {TargetText} requires CHAP, and no credentials are configured for initiator {_options.InitiatorName}", status);
         // Targets answer a wrong user name and a wrong secret with the same status: name the user, so the one
         // that was sent can be compared with the target's configuration.
         if (status == LoginStatus.AuthenticationFailure)
-            throw new LoginException($"authentication failure: target {TargetText} did not accept CHAP user \"{_options.Chap!.User}\" with the secret given (check the CHAP user name and secret)", status);
-        throw new LoginException(LoginStatus.Describe(status, _options.TargetName, _options.InitiatorName), status);
+            throw new LoginException($"authentication failure: target {TargetText} did not accept CHAP user \"{_options.Chap!.User}\" with the secret given (check the CHAP user name and secret)", status)
+                { ChapAlgorithmListRefused = refusedChapList };
+        throw new LoginException(LoginStatus.Describe(status, _options.TargetName, _options.InitiatorName), status)
+            { ChapAlgorithmListRefused = refusedChapList };
     }
 
 }

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using IscsiUp.Io;
 using IscsiUp.Iscsi.Pdus;
+using IscsiUp.Initiator.Login;
 
 namespace IscsiUp.Initiator.Session;
 
@@ -9,7 +10,7 @@ namespace IscsiUp.Initiator.Session;
 /// One TCP connection to a target portal, framed into PDUs. Writes are serialised by a lock so several
 /// tasks can send; reads belong to a single loop.
 /// </summary>
-public sealed class IscsiConnection : IAsyncDisposable
+public sealed class IscsiConnection : ILoginConnection, IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
@@ -48,12 +49,12 @@ public sealed class IscsiConnection : IAsyncDisposable
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
             socket.Dispose();
-            throw new IOException($"cannot connect to portal {portal}: no answer within {timeout.TotalSeconds:0} s");
+            throw new ConnectTimeoutException($"cannot connect to portal {portal}: no answer within {timeout.TotalSeconds:0} s");
         }
         catch (SocketException e)
         {
             socket.Dispose();
-            throw new IOException($"cannot connect to portal {portal}: {Describe(e)}", e);
+            throw new ConnectException($"cannot connect to portal {portal}: {Describe(e)}", e);
         }
         return new IscsiConnection(socket, portal);
     }
@@ -89,6 +90,10 @@ public sealed class IscsiConnection : IAsyncDisposable
 
         public ValueTask DisposeAsync() => connection._writeLock.ExitAsync();
     }
+
+    string ILoginConnection.Portal => Portal.ToString();
+
+    ValueTask<bool> ILoginConnection.ReceiveAsync(Pdu pdu, CancellationToken ct) => Reader.ReadPduAsync(pdu, ct);
 
     /// <summary>Closes the socket at once, failing pending reads and writes.</summary>
     public void Abort()

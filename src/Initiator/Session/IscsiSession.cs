@@ -17,7 +17,6 @@ namespace IscsiUp.Initiator.Session;
 public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
 {
     public const int DefaultQueueDepth = 128;
-    private const int MaxRedirects = 3;
 
     private readonly IscsiConnection _connection;
     private readonly PendingCommand[] _slots;
@@ -82,37 +81,20 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
 
     /// <summary>
     /// Connects to <paramref name="portal"/> and logs in, following redirections and falling back to CHAP MD5
-    /// alone for targets that refuse a list of CHAP algorithms.
+    /// alone for targets that refuse a list of CHAP algorithms (<see cref="SessionConnector"/>).
     /// </summary>
     public static async Task<IscsiSession> LoginAsync(Portal portal, LoginOptions options, CancellationToken ct = default, int queueDepth = DefaultQueueDepth,
         RecoveryOptions? errorHandling = null)
     {
-        for (int redirect = 0; ; redirect++)
+        var login = await SessionConnector.ConnectAsync(portal, options, ct).ConfigureAwait(false);
+        try
         {
-            var connection = await IscsiConnection.ConnectAsync(portal, options.Timeout, ct).ConfigureAwait(false);
-            var login = new InitiatorLogin(connection, options);
-            try
-            {
-                var result = await login.RunAsync(ct).ConfigureAwait(false);
-                return new IscsiSession(connection, options, result, queueDepth, errorHandling ?? new RecoveryOptions());
-            }
-            catch (LoginRedirectException e) when (redirect < MaxRedirects)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                if (!Portal.TryParse(e.TargetAddress, out var moved, out var error))
-                    throw new LoginException($"target {options.TargetName} redirected the login to an invalid address: {error}", e.Status);
-                portal = moved!;
-            }
-            catch (LoginException) when (login.FailedOnChapAlgorithmList && options.Chap is not null && Chap.IsSupported(Chap.Md5))
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                options = options with { ChapAlgorithms = [Chap.Md5] };
-            }
-            catch
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
+            return new IscsiSession(login.Connection, login.Options, login.Result, queueDepth, errorHandling ?? new RecoveryOptions());
+        }
+        catch
+        {
+            await login.Connection.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 

@@ -5,6 +5,12 @@ public class LoginException(string message, ushort status = 0) : IOException(mes
 {
     /// <summary>Status-Class and Status-Detail from the target (0 when the failure was on our side).</summary>
     public ushort Status { get; } = status;
+
+    /// <summary>
+    /// The login failed right after we offered several CHAP algorithms (the target refused the list, or the
+    /// answer computed with the one it picked): an old target may accept MD5 alone, worth one more login.
+    /// </summary>
+    public bool ChapAlgorithmListRefused { get; init; }
 }
 
 /// <summary>The target answered with a redirection to another portal.</summary>

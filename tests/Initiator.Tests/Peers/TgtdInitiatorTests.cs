@@ -218,7 +218,7 @@ public sealed class TgtdInitiatorTests(TgtdFixture fixture) : IClassFixture<Tgtd
         }
         var started = Stopwatch.StartNew();
 
-        var error = await Assert.ThrowsAsync<IOException>(() =>
+        var error = await Assert.ThrowsAsync<ConnectException>(() =>
             IscsiSession.LoginAsync(new Portal("127.0.0.1", port), Target.LoginOptions(), cts.Token));
 
         Assert.Contains("connection refused", error.Message);
