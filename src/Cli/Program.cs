@@ -2,9 +2,7 @@ using System.Runtime.InteropServices;
 using System.CommandLine;
 using IscsiUp.Cli;
 using IscsiUp.Cli.Commands;
-
-IscsiUp.Cli.Sessions.IoFlusher.EnsureFor(args);
-IscsiUp.Cli.Sessions.InlineSocketCompletions.EnableFor(args);
+using IscsiUp.Cli.Sessions;
 
 var root = new RootCommand("iscsi-up: discover, log in to and mount iSCSI storage with a managed initiator")
 {
@@ -33,6 +31,11 @@ if (parsed.Errors.Count > 0)
     Console.Error.WriteLine("Try 'iscsi-up --help' or 'iscsi-up COMMAND --help'.");
     return ExitCodes.InvalidArgument;
 }
+// Decided once, before the first socket opens (the runtime reads the socket settings once) and before the re-exec
+// that marks a kernel device's server as an I/O flusher.
+var role = ProcessRoles.Of(parsed);
+IoFlusher.EnsureFor(role);
+if (role.HoldsSessions()) IscsiUp.Io.SocketEventThread.RunContinuationsInline();
 // SIGTERM and Ctrl-C cancel the command's token: a session then detaches, flushes and logs out before exiting.
 using var stop = new CancellationTokenSource();
 using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);

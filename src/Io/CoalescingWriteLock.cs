@@ -7,13 +7,14 @@ namespace IscsiUp.Io;
 /// burst leaves: a writer that sees another one waiting skips its flush, and that waiter's flush carries both.
 /// Many requests in flight then cost one send instead of one each. Waiting is not cancellable, because a
 /// skipped flush counts on every waiter taking the lock in turn; the lock is only held while bytes are
-/// written, and a dead socket fails those writes and frees it. A writer running inside a receive loop's
-/// <see cref="SendBatch"/> leaves its flush to that batch.
+/// written, and a dead socket fails those writes and frees it. While a receive loop of the session holds its
+/// <see cref="SendSchedule"/>, the last writer leaves the flush to the schedule's next push.
 /// </summary>
 /// <param name="buffered">The buffered stream the writers write to.</param>
-/// <param name="deferredFlushFailed">Told when a flush a batch carried out later failed (no writer is left to
-/// see it): the owner ends the connection as if its own send had failed.</param>
-public sealed class CoalescingWriteLock(Stream buffered, Action<Exception> deferredFlushFailed)
+/// <param name="schedule">The session's send schedule; null: every burst is flushed by its last writer.</param>
+/// <param name="heldFlushFailed">Told when a flush the schedule pushed later failed (no writer is left to see
+/// it): the owner ends the connection as if its own send had failed.</param>
+public sealed class CoalescingWriteLock(Stream buffered, SendSchedule? schedule, Action<Exception> heldFlushFailed)
 {
     private readonly SemaphoreSlim _lock = new(1, 1);
     private int _waiting;
@@ -27,17 +28,14 @@ public sealed class CoalescingWriteLock(Stream buffered, Action<Exception> defer
         finally { Interlocked.Decrement(ref _waiting); }
     }
 
-    /// <summary>Flushes unless another writer is already waiting or a receive loop's batch will, then lets the next one in.</summary>
+    /// <summary>Flushes unless another writer is already waiting or the schedule holds the flush, then lets the next one in.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ExitAsync(CancellationToken ct = default)
     {
         try
         {
-            if (Volatile.Read(ref _waiting) == 0)
-            {
-                if (SendBatch.Current is { } batch) batch.Defer(this);
-                else await buffered.FlushAsync(ct).ConfigureAwait(false);
-            }
+            if (Volatile.Read(ref _waiting) == 0 && schedule?.TryHoldFlush(this) != true)
+                await buffered.FlushAsync(ct).ConfigureAwait(false);
         }
         finally
         {
@@ -45,9 +43,10 @@ public sealed class CoalescingWriteLock(Stream buffered, Action<Exception> defer
         }
     }
 
-    /// <summary>The flush a batch held back (a no-op when a later writer has flushed already).</summary>
+    /// <summary>The flush the schedule held (a no-op when a later writer has flushed already). Flushes directly, never
+    /// through <see cref="ExitAsync"/>: a pushed flush is not held again.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    internal async ValueTask FlushDeferredAsync()
+    internal async ValueTask FlushHeldAsync()
     {
         await EnterAsync(CancellationToken.None).ConfigureAwait(false);
         try
@@ -56,7 +55,7 @@ public sealed class CoalescingWriteLock(Stream buffered, Action<Exception> defer
         }
         catch (Exception e)
         {
-            deferredFlushFailed(e);
+            heldFlushFailed(e);
         }
         finally
         {

@@ -22,14 +22,15 @@ internal sealed class NbdReplyWriter
 
     private readonly bool _structuredReplies;
 
-    /// <param name="deferredFlushFailed">Told when replies held back by a <see cref="SendBatch"/> could not be sent.</param>
-    public NbdReplyWriter(Stream socketStream, bool structuredReplies, Action<Exception> deferredFlushFailed)
+    /// <param name="schedule">When the replies leave: held while the session's loops handle input at hand.</param>
+    /// <param name="heldFlushFailed">Told when replies held by <paramref name="schedule"/> could not be sent.</param>
+    public NbdReplyWriter(Stream socketStream, bool structuredReplies, SendSchedule schedule, Action<Exception> heldFlushFailed)
     {
         _output = socketStream is NetworkStream network
             ? new GatherWriteStream(network.Socket, 128 * 1024)
             : new BufferedStream(socketStream, 128 * 1024);
         _socketStream = socketStream;
-        _lock = new CoalescingWriteLock(_output, deferredFlushFailed);
+        _lock = new CoalescingWriteLock(_output, schedule, heldFlushFailed);
         _structuredReplies = structuredReplies;
     }
 

@@ -39,6 +39,10 @@ public sealed class NbdServer : IAsyncDisposable
 
     public NbdTransmissionOptions TransmissionOptions { get; init; } = NbdTransmissionOptions.Default;
 
+    /// <summary>When the connections' sends leave; a session host passes the schedule its iSCSI connection follows,
+    /// so that the commands of requests read in one go leave together.</summary>
+    public SendSchedule Schedule { get; init; } = new();
+
     /// <summary>A client that has not entered the transmission phase after this long is dropped.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -178,7 +182,7 @@ public sealed class NbdServer : IAsyncDisposable
         {
             try
             {
-                await NbdTransmission.ServeAsync(socket, export, TransmissionOptions, Log, token, drain).ConfigureAwait(false);
+                await NbdTransmission.ServeAsync(socket, export, TransmissionOptions, Log, token, drain, Schedule).ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -278,8 +282,7 @@ public sealed class NbdServer : IAsyncDisposable
             if (socket.ProtocolType == ProtocolType.Tcp)
                 socket.NoDelay = true;
             await using var stream = new NetworkStream(socket, ownsSocket: true);
-            var batch = new SendBatch();
-            var input = batch.BufferedReader(stream, TransmissionOptions.ReceiveBufferSize);
+            var input = Schedule.BufferedReader(stream, TransmissionOptions.ReceiveBufferSize);
             NbdHandshakeResult? result;
             using (var handshakeCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
@@ -303,7 +306,7 @@ public sealed class NbdServer : IAsyncDisposable
                 return;
             Log?.Invoke($"nbd [{peer}]: client entered transmission on export '{result.Export.Name}'" +
                         (result.StructuredReplies ? " with structured replies" : ""));
-            await new NbdTransmission(input, stream, batch, result.Export, result.StructuredReplies, TransmissionOptions, Log, peer)
+            await new NbdTransmission(input, stream, Schedule, result.Export, result.StructuredReplies, TransmissionOptions, Log, peer)
                 .RunAsync(ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

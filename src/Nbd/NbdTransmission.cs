@@ -25,20 +25,20 @@ public sealed class NbdTransmission
     private readonly NbdBufferPool _buffers;
     private readonly TimeSpan _replyStallTimeout;
     private string? _stalled;
-    private readonly SendBatch _batch;
+    private readonly SendSchedule _schedule;
     private CancellationTokenSource? _cts;
     private int _failed;
 
     /// <param name="input">Request stream (should be buffered; only this loop reads it), over a
-    /// <see cref="SendBatchReadStream"/> of <paramref name="batch"/>.</param>
+    /// <see cref="PushBeforeWaitingReadStream"/> of <paramref name="schedule"/>.</param>
     /// <param name="output">Reply stream (written only under the reply lock).</param>
-    /// <param name="batch">Holds back the iSCSI sends of requests read in one go until the loop would wait.</param>
-    internal NbdTransmission(Stream input, Stream output, SendBatch batch, NbdExport export, bool structuredReplies,
+    /// <param name="schedule">Holds the iSCSI sends (and replies) of requests read in one go until the loop would wait.</param>
+    internal NbdTransmission(Stream input, Stream output, SendSchedule schedule, NbdExport export, bool structuredReplies,
         NbdTransmissionOptions options, Action<string>? log, string peer)
     {
         _input = input;
-        _batch = batch;
-        _writer = new NbdReplyWriter(output, structuredReplies, e => ReplyFailed("sending replies", e));
+        _schedule = schedule;
+        _writer = new NbdReplyWriter(output, structuredReplies, schedule, e => ReplyFailed("sending replies", e));
         _export = export;
         _log = log;
         _peer = peer;
@@ -53,19 +53,20 @@ public sealed class NbdTransmission
     /// handed such a socket). Simple replies only. Returns when the client disconnects (NBD_CMD_DISC or close),
     /// on a protocol error, or when <paramref name="ct"/> is cancelled; the socket is closed on return.
     /// <paramref name="drain"/> stops reading new requests but lets those already read finish and be answered
-    /// (a daemon handing its kernel device to its successor).
+    /// (a daemon handing its kernel device to its successor). Sends follow <paramref name="schedule"/>, the
+    /// session's (null: one of this connection's own).
     /// </summary>
     public static async Task ServeAsync(Socket socket, NbdExport export, NbdTransmissionOptions? options, Action<string>? log, CancellationToken ct,
-        CancellationToken drain = default)
+        CancellationToken drain = default, SendSchedule? schedule = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(export);
         options ??= NbdTransmissionOptions.Default;
         string peer = DescribePeer(socket);
         await using var stream = new NetworkStream(socket, ownsSocket: true);
-        var batch = new SendBatch();
-        var input = batch.BufferedReader(stream, options.ReceiveBufferSize);
-        var t = new NbdTransmission(input, stream, batch, export, structuredReplies: false, options, log, peer);
+        schedule ??= new SendSchedule();
+        var input = schedule.BufferedReader(stream, options.ReceiveBufferSize);
+        var t = new NbdTransmission(input, stream, schedule, export, structuredReplies: false, options, log, peer);
         await t.RunAsync(ct, drain).ConfigureAwait(false);
     }
 
@@ -179,7 +180,7 @@ public sealed class NbdTransmission
             // A client that went away gets its in-flight requests cancelled; NBD_CMD_DISC lets them finish.
             if (!graceful)
                 await cts.CancelAsync().ConfigureAwait(false);
-            await _batch.FlushAsync().ConfigureAwait(false);
+            _schedule.Push();
             await _limiter.WhenIdleAsync().ConfigureAwait(false);
             Log(Volatile.Read(ref _stalled) ?? reason);
         }
@@ -214,7 +215,7 @@ public sealed class NbdTransmission
     /// no further request is read: a client that does not read its replies stops being read once its requests
     /// hold what it may hold.</summary>
     private ValueTask AcquireAsync(long bytes, CancellationToken token) =>
-        _batch.FlushBeforeWaiting(AcquireBothAsync(bytes, token));
+        _schedule.PushBeforeWaiting(AcquireBothAsync(bytes, token));
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask AcquireBothAsync(long bytes, CancellationToken token)
@@ -243,8 +244,8 @@ public sealed class NbdTransmission
     private void Dispatch(NbdRequest req, byte[]? payload, long budget)
     {
         // Runs inline up to its first real wait (the iSCSI command in flight): no thread-pool hop per request.
-        // Its command is flushed with those of the other requests already read, before this loop next waits.
-        using (_batch.Activate())
+        // Its command is sent with those of the other requests already read, before this loop next waits.
+        using (_schedule.Hold())
             _ = HandleAsync(req, payload, budget);
     }
 
@@ -461,7 +462,7 @@ public sealed class NbdTransmission
         return (NbdConstants.EIo, "I/O error");
     }
 
-    /// <summary>A reply could not be sent (here or in a batch's later flush): the connection must end.</summary>
+    /// <summary>A reply could not be sent (here or in a flush the schedule pushed later): the connection must end.</summary>
     private void ReplyFailed(string what, Exception e)
     {
         var cts = _cts;
@@ -469,7 +470,7 @@ public sealed class NbdTransmission
             Log($"{what} failed: {e.Message}; closing");
         try
         {
-            // Never run the cancellation callbacks inline: this may be a batch's flush, holding the reply lock.
+            // Never run the cancellation callbacks inline: this may be a pushed flush, holding the reply lock.
             _ = cts?.CancelAsync();
         }
         catch (ObjectDisposedException)

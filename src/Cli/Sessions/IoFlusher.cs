@@ -22,23 +22,13 @@ public static partial class IoFlusher
     /// <summary>True when this thread is marked as an I/O flusher.</summary>
     public static bool IsSet => prctl(PrGetIoFlusher, 0, 0, 0, 0) == 1;
 
-    /// <summary>Re-executes the command with the flag set when it will serve a kernel device; returns when nothing is to be done.</summary>
-    public static void EnsureFor(string[] args)
+    /// <summary>Re-executes the command with the flag set when its process will serve a kernel device; returns when nothing is to be done.</summary>
+    public static void EnsureFor(ProcessRole role)
     {
-        if (Environment.GetEnvironmentVariable(Marker) is not null || !ServesKernelDevice(args)) return;
+        if (Environment.GetEnvironmentVariable(Marker) is not null || !role.ServesKernelDevice()) return;
         if (Tmds.Linux.LibC.geteuid() != 0) return;
         if (prctl(PrSetIoFlusher, 1, 0, 0, 0) != 0) return; // kernel before 5.6 or no CAP_SYS_RESOURCE: run as we are
         ReExec();
-    }
-
-    private static bool ServesKernelDevice(string[] args) =>
-        args.Length > 0 && (args[0] == "daemon" ||
-                            (args[0] == "login" && args.Contains("--foreground") && !args.Contains("--nbd-listen") && !args.Contains("--nbd-unix") && !HoldsOnly(args)));
-
-    private static bool HoldsOnly(string[] args)
-    {
-        int option = Array.IndexOf(args, "--nbd-device");
-        return option >= 0 && option + 1 < args.Length && args[option + 1] == "none";
     }
 
     /// <summary>execve of /proc/self/exe with the original argv and the marker added to the environment.</summary>

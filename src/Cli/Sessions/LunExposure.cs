@@ -3,14 +3,16 @@ using System.Net.Sockets;
 using IscsiUp.Nbd;
 using IscsiUp.Nbd.Kernel;
 using IscsiUp.Initiator.Scsi;
+using IscsiUp.Io;
 
 namespace IscsiUp.Cli.Sessions;
 
 /// <summary>
 /// Makes the LUN reachable as the user asked: an NBD socket for userspace clients (--nbd-listen, --nbd-unix)
 /// or a kernel /dev/nbdX (--nbd-device). Stopping detaches the kernel device first, then closes the sockets.
+/// The NBD loops send on <paramref name="schedule"/>, the one the session's iSCSI connection follows.
 /// </summary>
-public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsyncDisposable
+public sealed class LunExposure(ExportRequest request, TextWriter output, SendSchedule schedule) : IAsyncDisposable
 {
     private NbdServer? _server;
 
@@ -30,7 +32,7 @@ public sealed class LunExposure(ExportRequest request, TextWriter output) : IAsy
     {
         if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return "";
         var export = new NbdExport(exportName, new CountingBackend(new LunBlockBackend(disk), Counters), $"LUN {disk.Lun} of {disk.Session.TargetName}");
-        _server = new NbdServer(export) { Log = Report };
+        _server = new NbdServer(export) { Log = Report, Schedule = schedule };
         if (request.NbdListen is { } listen)
         {
             var wanted = Commands.ArgumentCheck.NbdListen(listen);

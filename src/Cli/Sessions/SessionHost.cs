@@ -1,6 +1,7 @@
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Io;
 
 namespace IscsiUp.Cli.Sessions;
 
@@ -77,11 +78,14 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     {
         // Say "no nbd driver" before logging in, not after: nothing to undo on the target.
         if (export.NbdDevice is not null && Adopting is null) await Task.Run(Nbd.Kernel.KernelNbdDevice.EnsureDriver).ConfigureAwait(false); // may run modprobe: never on a socket thread
-        var session = await RecoveringSession.LoginAsync(portal, options, Recovery, stop).ConfigureAwait(false);
+        // One schedule for the session's iSCSI connection and its NBD loops: the commands of NBD requests read in one
+        // go leave in one send, and so do the replies to the iSCSI responses read in one go.
+        var schedule = new SendSchedule();
+        var session = await RecoveringSession.LoginAsync(portal, options, Recovery, stop, schedule: schedule).ConfigureAwait(false);
         var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.Failed += error => failed.TrySetResult(error);
         session.Log += message => output.WriteLine($"iscsi-up: {message}");
-        await using var exposure = new LunExposure(export, output);
+        await using var exposure = new LunExposure(export, output, schedule);
         bool leftWaiting = false;
         try
         {

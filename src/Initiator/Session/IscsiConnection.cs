@@ -20,24 +20,27 @@ public sealed class IscsiConnection : ILoginConnection, IAsyncDisposable
     public PduReader Reader { get; }
     public PduWriter Writer { get; }
 
-    /// <summary>Sends made while the receive loop hands out responses it has already read; they go out when the
-    /// loop's next socket read would wait (see <see cref="SendBatch"/>).</summary>
-    public SendBatch ReceiveBatch { get; } = new();
+    /// <summary>When this connection's sends leave: held while the session's loops handle input at hand (the
+    /// receive loop handing out responses it has already read, an NBD loop sending the commands of requests it
+    /// has read), pushed before a loop waits (see <see cref="SendSchedule"/>).</summary>
+    public SendSchedule Schedule { get; }
 
-    private IscsiConnection(Socket socket, Portal portal)
+    private IscsiConnection(Socket socket, Portal portal, SendSchedule schedule)
     {
         _socket = socket;
         Portal = portal;
+        Schedule = schedule;
         _stream = new NetworkStream(socket, ownsSocket: true);
-        Reader = new PduReader(ReceiveBatch.BufferedReader(_stream, 64 * 1024));
+        Reader = new PduReader(schedule.BufferedReader(_stream, 64 * 1024));
         var output = new GatherWriteStream(socket, 64 * 1024);
         Writer = new PduWriter(output);
-        // A held-back flush that failed means a dead socket: close it, so the receive loop fails the session.
-        _writeLock = new CoalescingWriteLock(output, _ => Abort());
+        // A held flush that failed means a dead socket: close it, so the receive loop fails the session.
+        _writeLock = new CoalescingWriteLock(output, schedule, _ => Abort());
     }
 
-    /// <summary>Connects with a timeout; failures become one-line messages naming the portal.</summary>
-    public static async Task<IscsiConnection> ConnectAsync(Portal portal, TimeSpan timeout, CancellationToken ct)
+    /// <summary>Connects with a timeout; failures become one-line messages naming the portal. Sends follow
+    /// <paramref name="schedule"/>, the session's (null: one of the connection's own).</summary>
+    public static async Task<IscsiConnection> ConnectAsync(Portal portal, TimeSpan timeout, CancellationToken ct, SendSchedule? schedule = null)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -56,7 +59,7 @@ public sealed class IscsiConnection : ILoginConnection, IAsyncDisposable
             socket.Dispose();
             throw new ConnectException($"cannot connect to portal {portal}: {Describe(e)}", e);
         }
-        return new IscsiConnection(socket, portal);
+        return new IscsiConnection(socket, portal, schedule ?? new SendSchedule());
     }
 
     private static string Describe(SocketException e) => e.SocketErrorCode switch

@@ -5,6 +5,7 @@ using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Iscsi.Login;
 using IscsiUp.Iscsi.Scsi;
+using IscsiUp.Io;
 
 namespace IscsiUp.Initiator.Session;
 
@@ -81,12 +82,13 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
 
     /// <summary>
     /// Connects to <paramref name="portal"/> and logs in, following redirections and falling back to CHAP MD5
-    /// alone for targets that refuse a list of CHAP algorithms (<see cref="SessionConnector"/>).
+    /// alone for targets that refuse a list of CHAP algorithms (<see cref="SessionConnector"/>). Sends follow
+    /// <paramref name="schedule"/> (the session host's, shared with its NBD loops; null: the connection's own).
     /// </summary>
     public static async Task<IscsiSession> LoginAsync(Portal portal, LoginOptions options, CancellationToken ct = default, int queueDepth = DefaultQueueDepth,
-        RecoveryOptions? errorHandling = null)
+        RecoveryOptions? errorHandling = null, SendSchedule? schedule = null)
     {
-        var login = await SessionConnector.ConnectAsync(portal, options, ct).ConfigureAwait(false);
+        var login = await SessionConnector.ConnectAsync(portal, options, ct, schedule).ConfigureAwait(false);
         try
         {
             return new IscsiSession(login.Connection, login.Options, login.Result, queueDepth, errorHandling ?? new RecoveryOptions());
@@ -131,7 +133,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         {
             // A Data-Out sequence still being written reads the caller's buffer under this slot's tag: the caller
             // gets neither back before it is done (rare: a target that completed a write early).
-            while (Volatile.Read(ref slot.DataOutInFlight) > 0) await Task.Delay(1).ConfigureAwait(false);
+            await slot.DataOutDone().ConfigureAwait(false);
             slot.Release();
             _freeSlots.Push(slotIndex);
             _slotsAvailable.Release();
@@ -262,7 +264,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         finally
         {
             // Replies to commands answered just before the end must still reach their (healthy) NBD clients.
-            await _connection.ReceiveBatch.FlushAsync().ConfigureAwait(false);
+            _connection.Schedule.Push();
             pdu.Dispose();
         }
     }
@@ -351,11 +353,11 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         new($"target {TargetName} at {Portal} answered {ScsiOpcode.Name(slot.Command.Cdb.Span)} with GOOD status but {what}");
 
     /// <summary>Completes a command from the receive loop. Its caller may resume inside this call; what it sends
-    /// (an NBD reply, the next command) joins the loop's batch.</summary>
+    /// (an NBD reply, the next command) is held until the loop next waits.</summary>
     private void Complete(PendingCommand slot, ScsiResult result)
     {
         var mismatch = CheckTransferred(slot, result);
-        using (_connection.ReceiveBatch.Activate())
+        using (_connection.Schedule.Hold())
         {
             if (mismatch is null) slot.TryComplete(result);
             else slot.TryFail(mismatch);
@@ -394,7 +396,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         if (!slot.Command.IsWrite || length == 0 || offset + length > slot.Command.WriteBuffer.Length)
             throw new ProtocolException($"R2T asks for offset {offset} length {length}, outside the {slot.Command.WriteBuffer.Length}-byte write");
         // The slot (and the caller's buffer) stays ours until this send is over: ExecuteAsync waits for it.
-        Interlocked.Increment(ref slot.DataOutInFlight);
+        slot.DataOutStarted();
         _ = SendSolicitedDataAsync(slot, pdu.TargetTransferTag, (int)offset, (int)length);
     }
 
@@ -414,7 +416,7 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
         }
         finally
         {
-            Interlocked.Decrement(ref slot.DataOutInFlight);
+            slot.DataOutFinished();
         }
     }
 

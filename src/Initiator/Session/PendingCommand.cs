@@ -37,8 +37,10 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
     /// <summary>Set once the command timed out and error handling took it over (0 or 1).</summary>
     public int Escalated;
     private int _active;
-    /// <summary>R2T-driven Data-Out sequences being written for this command (the slot is not reused before 0).</summary>
-    public int DataOutInFlight;
+    // R2T-driven Data-Out sequences being written for this command (the slot is not reused before 0), and the
+    // signal its caller waits on when it finds some still being written.
+    private int _dataOutInFlight;
+    private TaskCompletionSource? _dataOutDone;
     /// <summary>True once the command PDU has a CmdSN and is being written.</summary>
     public bool Sent { get; set; }
 
@@ -127,6 +129,35 @@ internal sealed class PendingCommand : IValueTaskSource<ScsiResult>
     }
 
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
+
+    /// <summary>A Data-Out sequence for this command starts: it reads the caller's buffer under this slot's tag.</summary>
+    public void DataOutStarted() => Interlocked.Increment(ref _dataOutInFlight);
+
+    /// <summary>A Data-Out sequence is over (sent or failed); the last one wakes a caller waiting in <see cref="DataOutDone"/>.</summary>
+    public void DataOutFinished()
+    {
+        if (Interlocked.Decrement(ref _dataOutInFlight) != 0) return;
+        TaskCompletionSource? waiting;
+        lock (this)
+        {
+            waiting = _dataOutDone;
+            _dataOutDone = null;
+        }
+        waiting?.TrySetResult();
+    }
+
+    /// <summary>Completes when no Data-Out sequence of this command is being written (at once, nearly always: only a
+    /// target that answers a write before taking all its data leaves one running). No R2T is taken once the command
+    /// has completed, so none starts while a caller waits.</summary>
+    public Task DataOutDone()
+    {
+        if (Volatile.Read(ref _dataOutInFlight) == 0) return System.Threading.Tasks.Task.CompletedTask;
+        lock (this)
+        {
+            if (Volatile.Read(ref _dataOutInFlight) == 0) return System.Threading.Tasks.Task.CompletedTask;
+            return (_dataOutDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
 
     public ScsiResult GetResult(short token) => _core.GetResult(token);
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Login;
 using IscsiUp.Initiator.Scsi;
+using IscsiUp.Io;
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
@@ -21,6 +22,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     private readonly LoginOptions _options;
     private readonly RecoveryOptions _recovery;
     private readonly int _queueDepth;
+    private readonly SendSchedule? _schedule;
     private readonly CancellationTokenSource _closing = new();
     private readonly object _gate = new();
     private readonly Task _pinger;
@@ -31,24 +33,27 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     private Task<IscsiSession>? _reconnecting;
     private int _closed;
 
-    private RecoveringSession(IscsiSession first, Portal portal, LoginOptions options, RecoveryOptions recovery, int queueDepth)
+    private RecoveringSession(IscsiSession first, Portal portal, LoginOptions options, RecoveryOptions recovery, int queueDepth, SendSchedule? schedule)
     {
         _current = first;
         _portal = portal;
         _options = options;
         _recovery = recovery;
         _queueDepth = queueDepth;
+        _schedule = schedule;
         _log = new RepeatedLineFilter(recovery.LogRepeatWindow, line => Log?.Invoke(line));
         Watch(first);
         _pinger = Task.Run(PingLoopAsync);
     }
 
+    /// <summary>Logs in; every connection of the session, the replacements too, sends on <paramref name="schedule"/>
+    /// (the session host's, shared with its NBD loops; null: each connection its own).</summary>
     public static async Task<RecoveringSession> LoginAsync(Portal portal, LoginOptions options, RecoveryOptions? recovery = null,
-        CancellationToken ct = default, int queueDepth = IscsiSession.DefaultQueueDepth)
+        CancellationToken ct = default, int queueDepth = IscsiSession.DefaultQueueDepth, SendSchedule? schedule = null)
     {
         recovery ??= new RecoveryOptions();
-        var first = await IscsiSession.LoginAsync(portal, options, ct, queueDepth, recovery).ConfigureAwait(false);
-        return new RecoveringSession(first, portal, options, recovery, queueDepth);
+        var first = await IscsiSession.LoginAsync(portal, options, ct, queueDepth, recovery, schedule).ConfigureAwait(false);
+        return new RecoveringSession(first, portal, options, recovery, queueDepth, schedule);
     }
 
     public string? TargetName => _options.TargetName;
@@ -188,7 +193,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
             var session = await pipeline.ExecuteAsync(async token =>
             {
                 attempts++;
-                var candidate = await IscsiSession.LoginAsync(_portal, _options, token, _queueDepth, _recovery).ConfigureAwait(false);
+                var candidate = await IscsiSession.LoginAsync(_portal, _options, token, _queueDepth, _recovery, _schedule).ConfigureAwait(false);
                 try
                 {
                     if (ValidateReconnect is { } validate) await validate(candidate, token).ConfigureAwait(false);

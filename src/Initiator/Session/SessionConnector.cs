@@ -1,4 +1,5 @@
 using IscsiUp.Initiator.Login;
+using IscsiUp.Io;
 using IscsiUp.Iscsi.Login;
 
 namespace IscsiUp.Initiator.Session;
@@ -14,13 +15,14 @@ public static class SessionConnector
 
     /// <summary>
     /// A logged-in connection to <paramref name="portal"/>, or the last failure: a <see cref="ConnectException"/>
-    /// when no connection could be made, a <see cref="LoginException"/> when the target refused the login.
+    /// when no connection could be made, a <see cref="LoginException"/> when the target refused the login. The
+    /// connection sends by <paramref name="schedule"/> (null: its own).
     /// </summary>
-    public static async Task<ConnectedLogin> ConnectAsync(Portal portal, LoginOptions options, CancellationToken ct)
+    public static async Task<ConnectedLogin> ConnectAsync(Portal portal, LoginOptions options, CancellationToken ct, SendSchedule? schedule = null)
     {
         for (int redirect = 0; ; redirect++)
         {
-            var connection = await IscsiConnection.ConnectAsync(portal, options.Timeout, ct).ConfigureAwait(false);
+            var connection = await IscsiConnection.ConnectAsync(portal, options.Timeout, ct, schedule).ConfigureAwait(false);
             try
             {
                 var result = await new InitiatorLogin(connection, options).RunAsync(ct).ConfigureAwait(false);

@@ -5,6 +5,7 @@ using IscsiUp.Nbd;
 using IscsiUp.Nbd.Tests;
 using IscsiUp.Initiator.Scsi;
 using IscsiUp.Initiator.Session;
+using IscsiUp.Io;
 using static IscsiUp.Nbd.NbdConstants;
 
 namespace IscsiUp.Cli.Tests.LunOverNbd;
@@ -31,12 +32,14 @@ public sealed class PipelinedRequestsOverTgtdTests
         using (var file = new FileStream(target.BackingFile, FileMode.Open, FileAccess.Write))
             file.Write(before);
 
-        await using var session = await RecoveringSession.LoginAsync(target.Portal, target.LoginOptions());
+        // The session's iSCSI connection and its NBD loop on one schedule, as a session host sets them up.
+        var schedule = new SendSchedule();
+        await using var session = await RecoveringSession.LoginAsync(target.Portal, target.LoginOptions(), schedule: schedule);
         var disk = await ScsiDisk.OpenAsync(session, 1);
         var (server, client) = RawNbdClient.SocketPair();
         using var stop = new CancellationTokenSource();
         var serving = NbdTransmission.ServeAsync(server, new NbdExport("lun1", new LunBlockBackend(disk)),
-            new NbdTransmissionOptions { MaxRequestsInFlight = maxInFlight }, null, stop.Token);
+            new NbdTransmissionOptions { MaxRequestsInFlight = maxInFlight }, null, stop.Token, schedule: schedule);
         await using var nbd = new RawNbdClient(client);
 
         // 32 reads of blocks 0..31 and 16 writes of blocks 32..47, in one socket write.

@@ -1,11 +1,11 @@
 namespace IscsiUp.Io;
 
 /// <summary>
-/// The read side of a socket for a loop that batches its sends: a read that cannot complete at once first
-/// pushes out the batch's held-back sends (the answer it waits for may depend on them). Sits under the
-/// loop's BufferedStream (<see cref="SendBatch.BufferedReader"/>), so only real socket reads get here.
+/// The read side of a socket for a loop whose sends follow a <see cref="SendSchedule"/>: a read that cannot
+/// complete at once first pushes out the held sends (the answer it waits for may depend on them). Sits under the
+/// loop's BufferedStream (<see cref="SendSchedule.BufferedReader"/>), so only real socket reads get here.
 /// </summary>
-public sealed class SendBatchReadStream(Stream inner, SendBatch batch) : Stream
+public sealed class PushBeforeWaitingReadStream(Stream inner, SendSchedule schedule) : Stream
 {
     public override bool CanRead => true;
     public override bool CanSeek => false;
@@ -14,15 +14,15 @@ public sealed class SendBatchReadStream(Stream inner, SendBatch batch) : Stream
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
-        batch.FlushBeforeWaiting(inner.ReadAsync(buffer, ct));
+        schedule.PushBeforeWaiting(inner.ReadAsync(buffer, ct));
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
         ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
 
-    // Synchronous reads cannot wait for a flush; nothing in the loop reads synchronously, so flush first anyway.
+    // Synchronous reads cannot tell whether they will wait; nothing in the loops reads synchronously, so push first.
     public override int Read(byte[] buffer, int offset, int count)
     {
-        if (batch.HasDeferred) batch.FlushAsync().AsTask().GetAwaiter().GetResult();
+        schedule.Push();
         return inner.Read(buffer, offset, count);
     }
 
