@@ -1,4 +1,5 @@
 using IscsiUp.Initiator.Login;
+using IscsiUp.Iscsi.Login;
 using IscsiUp.Iscsi.Pdus;
 using IscsiUp.Initiator.Session;
 
@@ -16,7 +17,7 @@ public static class SendTargets
             TextKeys answer;
             try
             {
-                answer = await session.TextAsync(new TextKeys { { "SendTargets", "All" } }, ct).ConfigureAwait(false);
+                answer = await session.TextAsync(new TextKeys { { LoginKeys.SendTargets, "All" } }, ct).ConfigureAwait(false);
             }
             catch (ProtocolException e)
             {
@@ -49,12 +50,12 @@ public static class SendTargets
         }
         foreach (var (key, value) in answer)
         {
-            if (key == "TargetName")
+            if (key == LoginKeys.TargetName)
             {
                 Flush();
                 name = value;
             }
-            else if (key == "TargetAddress" && name is not null)
+            else if (key == LoginKeys.TargetAddress && name is not null)
             {
                 try { portals.Add(TargetPortal.Parse(value)); }
                 catch (FormatException e) { throw new ProtocolException($"target {name} has a malformed TargetAddress: {e.Message}"); }

@@ -76,9 +76,6 @@ public sealed class InitiatorLogin
         }
     }
 
-    /// <summary>What we declare: discovery answers are small, so open-iscsi's 32768 there.</summary>
-    private int DeclaredMaxRecvDataSegmentLength => _options.IsDiscovery ? Math.Min(_options.MaxRecvDataSegmentLength, 32768) : _options.MaxRecvDataSegmentLength;
-
     private string TargetText => _options.TargetName ?? "the discovery service";
     private IReadOnlyList<int> ChapOffer => _options.ChapAlgorithms ?? Chap.Preferred;
 
@@ -90,11 +87,11 @@ public sealed class InitiatorLogin
         var stage = LoginStage.SecurityNegotiation;
         var keys = new TextKeys
         {
-            { "InitiatorName", _options.InitiatorName },
-            { "SessionType", _options.IsDiscovery ? "Discovery" : "Normal" },
+            { LoginKeys.InitiatorName, _options.InitiatorName },
+            { LoginKeys.SessionType, _options.IsDiscovery ? "Discovery" : "Normal" },
         };
-        if (!_options.IsDiscovery) keys.Add("TargetName", _options.TargetName!);
-        keys.Add("AuthMethod", _options.Chap is null ? "None" : "CHAP,None");
+        if (!_options.IsDiscovery) keys.Add(LoginKeys.TargetName, _options.TargetName!);
+        keys.Add(LoginKeys.AuthMethod, _options.Chap is null ? "None" : "CHAP,None");
         bool transit = _options.Chap is null;
         var next = LoginStage.OperationalNegotiation;
 
@@ -145,7 +142,7 @@ public sealed class InitiatorLogin
 
     private LoginResult Finish()
     {
-        _parameters.InitiatorMaxRecvDataSegmentLength = DeclaredMaxRecvDataSegmentLength;
+        _parameters.InitiatorMaxRecvDataSegmentLength = _options.DeclaredMaxRecvDataSegmentLength;
         return new LoginResult(_parameters, _tsih, _cmdSN, _expStatSN, _maxCmdSN, _options.Isid);
     }
 
@@ -156,7 +153,7 @@ public sealed class InitiatorLogin
         {
             switch (key)
             {
-                case "AuthMethod":
+                case LoginKeys.AuthMethod:
                     if (value == "CHAP" && _options.Chap is not null)
                     {
                         _chapChosen = true;
@@ -164,15 +161,15 @@ public sealed class InitiatorLogin
                     else if (value == "None") { }
                     else throw new LoginException($"target {TargetText} wants authentication method {value}, which is not configured (set CHAP credentials for this node)");
                     break;
-                case "CHAP_A":
+                case LoginKeys.ChapAlgorithm:
                     if (!int.TryParse(value, out _chapAlgorithm) || !ChapOffer.Contains(_chapAlgorithm))
                         throw new LoginException($"target {TargetText} accepts none of the CHAP algorithms offered ({string.Join(",", ChapOffer.Select(Chap.Name))})")
                             { ChapAlgorithmListRefused = ChapOffer.Count > 1 };
                     break;
-                case "CHAP_I" or "CHAP_C" or "CHAP_N" or "CHAP_R":
+                case LoginKeys.ChapIdentifier or LoginKeys.ChapChallenge or LoginKeys.ChapName or LoginKeys.ChapResponse:
                     break;
-                case "TargetPortalGroupTag" or "TargetAlias" or "TargetAddress":
-                    if (KeyDefinition.Find(key) is { IsNumeric: true } numeric &&
+                case LoginKeys.TargetPortalGroupTag or LoginKeys.TargetAlias or LoginKeys.TargetAddress:
+                    if (LoginKeys.Find(key) is { IsNumeric: true } numeric &&
                         (!KeyValues.TryParseNumber(value, out long n) || n < numeric.Min || n > numeric.Max))
                         throw new LoginException($"target at {_connection.Portal} declared {key}={value}, which is out of range");
                     _parameters.Apply(key, value, fromTarget: true);
@@ -185,7 +182,7 @@ public sealed class InitiatorLogin
 
         if (_chapChosen && _chap == ChapStep.NotStarted)
         {
-            reply.Add("CHAP_A", string.Join(",", ChapOffer));
+            reply.Add(LoginKeys.ChapAlgorithm, string.Join(",", ChapOffer));
             _chap = ChapStep.AlgorithmsSent;
         }
         else if (_chap == ChapStep.AlgorithmsSent)
@@ -208,21 +205,21 @@ public sealed class InitiatorLogin
     private TextKeys ChapResponse(TextKeys answer)
     {
         var credentials = _options.Chap!;
-        if (answer["CHAP_I"] is not { } idText || !Chap.TryParseIdentifier(idText, out byte identifier) || answer["CHAP_C"] is not { } challengeText)
+        if (answer[LoginKeys.ChapIdentifier] is not { } idText || !Chap.TryParseIdentifier(idText, out byte identifier) || answer[LoginKeys.ChapChallenge] is not { } challengeText)
             throw new LoginException($"target {TargetText} sent an incomplete CHAP challenge");
         byte[] challenge = Chap.Decode(challengeText);
         var reply = new TextKeys
         {
-            { "CHAP_N", credentials.User },
-            { "CHAP_R", Chap.Encode(Chap.Response(_chapAlgorithm, identifier, credentials.Secret, challenge)) },
+            { LoginKeys.ChapName, credentials.User },
+            { LoginKeys.ChapResponse, Chap.Encode(Chap.Response(_chapAlgorithm, identifier, credentials.Secret, challenge)) },
         };
         if (credentials.IsMutual)
         {
             _mutualIdentifier = (byte)RandomNumberGenerator.GetInt32(256);
             _mutualChallenge = Chap.NewChallenge(_chapAlgorithm);
             if (_mutualChallenge.AsSpan().SequenceEqual(challenge)) throw new LoginException("target reflected our CHAP challenge");
-            reply.Add("CHAP_I", Chap.FormatIdentifier(_mutualIdentifier));
-            reply.Add("CHAP_C", Chap.Encode(_mutualChallenge));
+            reply.Add(LoginKeys.ChapIdentifier, Chap.FormatIdentifier(_mutualIdentifier));
+            reply.Add(LoginKeys.ChapChallenge, Chap.Encode(_mutualChallenge));
         }
         return reply;
     }
@@ -230,7 +227,7 @@ public sealed class InitiatorLogin
     private void VerifyTarget(TextKeys answer)
     {
         var credentials = _options.Chap!;
-        if (answer["CHAP_N"] is not { } name || answer["CHAP_R"] is not { } responseText)
+        if (answer[LoginKeys.ChapName] is not { } name || answer[LoginKeys.ChapResponse] is not { } responseText)
             throw new LoginException($"target {TargetText} did not answer the mutual CHAP challenge");
         if (credentials.TargetUser is not null && name != credentials.TargetUser)
             throw new LoginException($"mutual CHAP failed: target {TargetText} named itself \"{name}\", expected \"{credentials.TargetUser}\"");
@@ -241,81 +238,28 @@ public sealed class InitiatorLogin
 
     private TextKeys OperationalProposals()
     {
-        var keys = new TextKeys
+        var keys = new TextKeys();
+        foreach (string key in _options.OfferedKeys)
         {
-            { "HeaderDigest", DigestOffer(_options.HeaderDigest) },
-            { "DataDigest", DigestOffer(_options.DataDigest) },
-        };
-        if (_options.IsDiscovery)
-        {
-            keys.Add("MaxRecvDataSegmentLength", KeyValues.Format(DeclaredMaxRecvDataSegmentLength));
-            keys.Add("DefaultTime2Wait", "2");
-            keys.Add("DefaultTime2Retain", "0");
-            keys.Add("IFMarker", KeyValues.No);
-            keys.Add("OFMarker", KeyValues.No);
-            keys.Add("ErrorRecoveryLevel", "0");
+            string value = _options.OperationalValue(key) ?? throw new InvalidOperationException($"no value of ours for {key}");
+            keys.Add(key, value);
+            if (LoginKeys.Find(key)?.Kind != KeyKind.Declarative) _pendingOffers[key] = value;
         }
-        else
-        {
-            keys.Add("MaxConnections", "1");
-            keys.Add("InitialR2T", KeyValues.Format(_options.InitialR2T));
-            keys.Add("ImmediateData", KeyValues.Format(_options.ImmediateData));
-            keys.Add("MaxRecvDataSegmentLength", KeyValues.Format(DeclaredMaxRecvDataSegmentLength));
-            keys.Add("MaxBurstLength", KeyValues.Format(_options.MaxBurstLength));
-            keys.Add("FirstBurstLength", KeyValues.Format(_options.FirstBurstLength));
-            keys.Add("DefaultTime2Wait", "2");
-            keys.Add("DefaultTime2Retain", "0");
-            keys.Add("MaxOutstandingR2T", KeyValues.Format(_options.MaxOutstandingR2T));
-            keys.Add("DataPDUInOrder", KeyValues.Yes);
-            keys.Add("DataSequenceInOrder", KeyValues.Yes);
-            keys.Add("ErrorRecoveryLevel", "0");
-            keys.Add("IFMarker", KeyValues.No);
-            keys.Add("OFMarker", KeyValues.No);
-        }
-        foreach (var (key, value) in keys)
-            if (KeyDefinition.Find(key)?.Kind != KeyKind.Declarative) _pendingOffers[key] = value;
         return keys;
     }
-
-    private static string DigestOffer(DigestMode mode) => mode switch
-    {
-        DigestMode.Prefer => "CRC32C,None",
-        DigestMode.Require => "CRC32C",
-        _ => "None",
-    };
-
-    /// <summary>Our own acceptable value when the target offers a key we did not.</summary>
-    private string LocalValue(string key) => key switch
-    {
-        "HeaderDigest" => DigestOffer(_options.HeaderDigest),
-        "DataDigest" => DigestOffer(_options.DataDigest),
-        "MaxConnections" => "1",
-        "InitialR2T" => KeyValues.Format(_options.InitialR2T),
-        "ImmediateData" => KeyValues.Format(_options.ImmediateData),
-        "MaxBurstLength" => KeyValues.Format(_options.MaxBurstLength),
-        "FirstBurstLength" => KeyValues.Format(_options.FirstBurstLength),
-        "DefaultTime2Wait" => "2",
-        "DefaultTime2Retain" => "0",
-        "MaxOutstandingR2T" => KeyValues.Format(_options.MaxOutstandingR2T),
-        "DataPDUInOrder" or "DataSequenceInOrder" => KeyValues.Yes,
-        "ErrorRecoveryLevel" => "0",
-        "IFMarker" or "OFMarker" => KeyValues.No,
-        "AuthMethod" => "None",
-        _ => KeyValues.NotUnderstood,
-    };
 
     private TextKeys HandleOperationalAnswer(TextKeys answer)
     {
         var reply = new TextKeys();
         foreach (var (key, value) in answer)
         {
-            var definition = KeyDefinition.Find(key);
+            var definition = LoginKeys.Find(key);
             if (_pendingOffers.Remove(key, out var offered))
             {
                 var (settled, error) = Negotiation.Settle(definition!, offered, value);
                 if (error is not null) throw new LoginException($"negotiation with {TargetText} failed: {error}");
                 if (settled is not null) _parameters.Apply(key, settled, fromTarget: false);
-                else if (value == KeyValues.Reject && offered == "CRC32C")
+                else if (value == KeyValues.Reject && offered == KeyValues.Crc32c)
                     throw new LoginException($"target {TargetText} refuses {key}=CRC32C, which this node requires");
             }
             else if (definition is null)
@@ -330,7 +274,7 @@ public sealed class InitiatorLogin
             }
             else if (!KeyValues.IsSpecial(value))
             {
-                string ours = Negotiation.Answer(definition, value, LocalValue(key));
+                string ours = Negotiation.Answer(definition, value, _options.OperationalValue(key) ?? KeyValues.NotUnderstood);
                 reply.Add(key, ours);
                 if (!KeyValues.IsSpecial(ours)) _parameters.Apply(key, ours, fromTarget: false);
             }
@@ -399,7 +343,7 @@ public sealed class InitiatorLogin
         if (status >> 8 == LoginStatus.Redirection)
         {
             var keys = TextKeys.Parse(response.Data.Span);
-            string address = keys["TargetAddress"] ?? throw new LoginException($"target {TargetText} redirected the login without saying where");
+            string address = keys[LoginKeys.TargetAddress] ?? throw new LoginException($"target {TargetText} redirected the login without saying where");
             throw new LoginRedirectException($"target moved: {TargetText} is now at {address}", address, status);
         }
         // Some targets refuse the list itself; others (tgtd) pick 7 but compute it as SHA-1, an old draft's

@@ -10,6 +10,8 @@ public static class KeyValues
     public const string NotUnderstood = "NotUnderstood";
     public const string Yes = "Yes";
     public const string No = "No";
+    /// <summary>The digest value (HeaderDigest, DataDigest) that turns CRC32C on; "None" leaves it off.</summary>
+    public const string Crc32c = "CRC32C";
 
     public static bool IsSpecial(string value) => value is Reject or Irrelevant or NotUnderstood;
 
@@ -20,6 +22,10 @@ public static class KeyValues
             return long.TryParse(text.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value) && value >= 0;
         return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
     }
+
+    /// <summary>A settled numerical value as an int; throws <see cref="FormatException"/> for anything else.</summary>
+    public static int ParseInt(string text) =>
+        TryParseNumber(text, out long n) && n <= int.MaxValue ? (int)n : throw new FormatException($"not a number: {text}");
 
     public static bool TryParseBoolean(string text, out bool value)
     {

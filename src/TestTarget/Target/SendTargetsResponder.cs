@@ -1,3 +1,4 @@
+using IscsiUp.Iscsi.Login;
 using IscsiUp.Iscsi.Pdus;
 
 namespace IscsiUp.TestTarget.Target;
@@ -19,8 +20,8 @@ public static class SendTargetsResponder
             || string.Equals(value, targetName, StringComparison.OrdinalIgnoreCase)
             || (value.Length == 0 && !discovery);
         if (!listed) return keys;
-        keys.Add("TargetName", targetName);
-        foreach (string portal in portals) keys.Add("TargetAddress", $"{portal},{portalGroupTag}");
+        keys.Add(LoginKeys.TargetName, targetName);
+        foreach (string portal in portals) keys.Add(LoginKeys.TargetAddress, $"{portal},{portalGroupTag}");
         return keys;
     }
 }

@@ -607,15 +607,15 @@ public sealed class TargetConnection
         var reply = new TextKeys();
         foreach (var (key, value) in keys)
         {
-            if (key == "SendTargets")
+            if (key == LoginKeys.SendTargets)
             {
                 reply.AddRange(SendTargetsResponder.Answer(value, _session!.IsDiscovery, Options.TargetName, [LocalPortal(), .. Options.AdvertisedPortals], Options.PortalGroupTag));
                 continue;
             }
             if (KeyValues.IsSpecial(value)) continue;
-            KeyDefinition? definition = KeyDefinition.Find(key);
+            KeyDefinition? definition = LoginKeys.Find(key);
             if (definition is null) reply.Add(key, KeyValues.NotUnderstood);
-            else if (key == "MaxRecvDataSegmentLength" && KeyValues.TryParseNumber(value, out long length) && length >= definition.Min && length <= definition.Max)
+            else if (key == LoginKeys.MaxRecvDataSegmentLength && KeyValues.TryParseNumber(value, out long length) && length >= definition.Min && length <= definition.Max)
                 _session!.Parameters.InitiatorMaxRecvDataSegmentLength = (int)length; // declarative, may change in the full-feature phase
             else if (definition.Kind != KeyKind.Declarative)
                 reply.Add(key, KeyValues.Reject); // no renegotiation after login

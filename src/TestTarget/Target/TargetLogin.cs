@@ -16,17 +16,17 @@ public sealed class TargetLogin
 
     /// <summary>Login PDUs carry at most 8192 bytes of text: a declared MaxRecvDataSegmentLength applies only after login.</summary>
     private const int LoginSegmentLimit = 8192;
-    private static readonly KeyDefinition ChapAlgorithmKey = new("CHAP_A", KeyKind.List);
-    private static readonly KeyDefinition AuthMethodKey = KeyDefinition.Find("AuthMethod")!;
+    private static readonly KeyDefinition ChapAlgorithmKey = new(LoginKeys.ChapAlgorithm, KeyKind.List);
+    private static readonly KeyDefinition AuthMethodKey = LoginKeys.Find(LoginKeys.AuthMethod)!;
 
     /// <summary>Keys that only matter to sessions carrying SCSI traffic (RFC 7143 section 13: "Irrelevant when: SessionType=Discovery").</summary>
     private static readonly HashSet<string> IrrelevantForDiscovery =
     [
-        "MaxConnections", "InitialR2T", "ImmediateData", "MaxBurstLength", "FirstBurstLength",
-        "MaxOutstandingR2T", "DataPDUInOrder", "DataSequenceInOrder",
+        LoginKeys.MaxConnections, LoginKeys.InitialR2T, LoginKeys.ImmediateData, LoginKeys.MaxBurstLength, LoginKeys.FirstBurstLength,
+        LoginKeys.MaxOutstandingR2T, LoginKeys.DataPduInOrder, LoginKeys.DataSequenceInOrder,
     ];
 
-    private static readonly HashSet<string> IdentityKeys = ["InitiatorName", "InitiatorAlias", "SessionType", "TargetName"];
+    private static readonly HashSet<string> IdentityKeys = [LoginKeys.InitiatorName, LoginKeys.InitiatorAlias, LoginKeys.SessionType, LoginKeys.TargetName];
 
     /// <summary>CHAP_A values we accept, strongest first (the initiator's order decides among them).</summary>
     private static readonly string ChapAlgorithms =
@@ -107,8 +107,8 @@ public sealed class TargetLogin
                     if (!_discovery)
                     {
                         // RFC 7143 section 13.9: the first response of a normal session names the portal group.
-                        reply.Add("TargetPortalGroupTag", KeyValues.Format(_options.PortalGroupTag));
-                        if (_options.TargetAlias is { } alias) reply.Add("TargetAlias", alias);
+                        reply.Add(LoginKeys.TargetPortalGroupTag, KeyValues.Format(_options.PortalGroupTag));
+                        if (_options.TargetAlias is { } alias) reply.Add(LoginKeys.TargetAlias, alias);
                     }
                 }
 
@@ -178,16 +178,16 @@ public sealed class TargetLogin
     private void AcceptFirst(TextKeys keys, LoginStage stage)
     {
         _firstSeen = true;
-        _initiatorName = keys["InitiatorName"];
+        _initiatorName = keys[LoginKeys.InitiatorName];
         if (string.IsNullOrEmpty(_initiatorName)) throw new LoginFailure(LoginStatus.MissingParameter, "the first login request has no InitiatorName");
-        _initiatorAlias = keys["InitiatorAlias"];
-        string sessionType = keys["SessionType"] ?? "Normal";
+        _initiatorAlias = keys[LoginKeys.InitiatorAlias];
+        string sessionType = keys[LoginKeys.SessionType] ?? "Normal";
         if (sessionType is not ("Normal" or "Discovery"))
             throw new LoginFailure(LoginStatus.SessionTypeNotSupported, $"unknown SessionType={sessionType}");
         _discovery = sessionType == "Discovery";
         if (!_discovery)
         {
-            string? target = keys["TargetName"];
+            string? target = keys[LoginKeys.TargetName];
             if (string.IsNullOrEmpty(target)) throw new LoginFailure(LoginStatus.MissingParameter, "normal session without TargetName");
             if (!string.Equals(target, _options.TargetName, StringComparison.OrdinalIgnoreCase))
                 throw new LoginFailure(LoginStatus.NotFound, $"no target named {target} here");
@@ -228,20 +228,20 @@ public sealed class TargetLogin
         {
             switch (key)
             {
-                case "AuthMethod":
+                case LoginKeys.AuthMethod:
                     AnswerAuthMethod(value, reply);
                     break;
-                case "CHAP_A":
+                case LoginKeys.ChapAlgorithm:
                     AnswerChapAlgorithm(value, reply);
                     break;
-                case "CHAP_N" or "CHAP_R" or "CHAP_I" or "CHAP_C":
+                case LoginKeys.ChapName or LoginKeys.ChapResponse or LoginKeys.ChapIdentifier or LoginKeys.ChapChallenge:
                     break; // checked together below
                 default:
                     if (!IdentityKeys.Contains(key)) AnswerKey(key, value, reply);
                     break;
             }
         }
-        if (keys.Contains("CHAP_N") || keys.Contains("CHAP_R")) VerifyChapResponse(keys, reply);
+        if (keys.Contains(LoginKeys.ChapName) || keys.Contains(LoginKeys.ChapResponse)) VerifyChapResponse(keys, reply);
         return reply;
     }
 
@@ -249,7 +249,7 @@ public sealed class TargetLogin
     {
         string local = _options.Chap is null ? "None" : _discovery ? "CHAP,None" : "CHAP";
         string answer = Negotiation.Answer(AuthMethodKey, offered, local);
-        reply.Add("AuthMethod", answer);
+        reply.Add(LoginKeys.AuthMethod, answer);
         if (answer == KeyValues.Reject)
             throw new LoginFailure(LoginStatus.AuthenticationFailure, $"initiator offers AuthMethod={offered}, target accepts {local}");
         _authMethod = answer;
@@ -265,9 +265,9 @@ public sealed class TargetLogin
             throw new LoginFailure(LoginStatus.AuthenticationFailure, $"none of the CHAP algorithms {offered} is supported (we have {ChapAlgorithms})");
         _chapIdentifier = (byte)RandomNumberGenerator.GetInt32(256);
         _chapChallenge = Chap.NewChallenge(_chapAlgorithm);
-        reply.Add("CHAP_A", answer);
-        reply.Add("CHAP_I", Chap.FormatIdentifier(_chapIdentifier));
-        reply.Add("CHAP_C", Chap.Encode(_chapChallenge));
+        reply.Add(LoginKeys.ChapAlgorithm, answer);
+        reply.Add(LoginKeys.ChapIdentifier, Chap.FormatIdentifier(_chapIdentifier));
+        reply.Add(LoginKeys.ChapChallenge, Chap.Encode(_chapChallenge));
         _chap = ChapStep.AwaitResponse;
     }
 
@@ -275,22 +275,22 @@ public sealed class TargetLogin
     {
         var chap = _options.Chap;
         if (_chap != ChapStep.AwaitResponse || chap is null) throw new LoginFailure(LoginStatus.AuthenticationFailure, "CHAP response out of sequence");
-        string? name = keys["CHAP_N"];
-        string? responseText = keys["CHAP_R"];
+        string? name = keys[LoginKeys.ChapName];
+        string? responseText = keys[LoginKeys.ChapResponse];
         if (name is null || responseText is null) throw new LoginFailure(LoginStatus.AuthenticationFailure, "CHAP_N or CHAP_R missing");
         byte[] expected = Chap.Response(_chapAlgorithm, _chapIdentifier, chap.Secret, _chapChallenge!);
         if (name != chap.User || !CryptographicOperations.FixedTimeEquals(expected, DecodeChap(responseText)))
             throw new LoginFailure(LoginStatus.AuthenticationFailure, $"CHAP authentication failed for user \"{name}\"");
 
-        if (keys["CHAP_I"] is { } idText && keys["CHAP_C"] is { } challengeText)
+        if (keys[LoginKeys.ChapIdentifier] is { } idText && keys[LoginKeys.ChapChallenge] is { } challengeText)
         {
             // Mutual CHAP: the initiator wants the target to prove it knows the target secret.
             if (!chap.CanAnswerMutual) throw new LoginFailure(LoginStatus.AuthenticationFailure, "initiator asks for mutual CHAP, no target secret is configured");
             if (!Chap.TryParseIdentifier(idText, out byte identifier)) throw new LoginFailure(LoginStatus.AuthenticationFailure, $"bad CHAP_I={idText}");
             byte[] challenge = DecodeChap(challengeText);
             if (challenge.AsSpan().SequenceEqual(_chapChallenge)) throw new LoginFailure(LoginStatus.AuthenticationFailure, "initiator reflected our CHAP challenge");
-            reply.Add("CHAP_N", chap.MutualUser ?? _options.TargetName);
-            reply.Add("CHAP_R", Chap.Encode(Chap.Response(_chapAlgorithm, identifier, chap.MutualSecret!, challenge)));
+            reply.Add(LoginKeys.ChapName, chap.MutualUser ?? _options.TargetName);
+            reply.Add(LoginKeys.ChapResponse, Chap.Encode(Chap.Response(_chapAlgorithm, identifier, chap.MutualSecret!, challenge)));
         }
         _chap = ChapStep.Done;
         _authenticated = true;
@@ -309,8 +309,9 @@ public sealed class TargetLogin
             if (!IdentityKeys.Contains(key)) AnswerKey(key, value, reply);
         if (!_declaredOurs)
         {
-            reply.Add("MaxRecvDataSegmentLength", KeyValues.Format(_options.MaxRecvDataSegmentLength));
-            _parameters.Apply("MaxRecvDataSegmentLength", KeyValues.Format(_options.MaxRecvDataSegmentLength), fromTarget: true);
+            string declared = KeyValues.Format(_options.MaxRecvDataSegmentLength);
+            reply.Add(LoginKeys.MaxRecvDataSegmentLength, declared);
+            _parameters.Apply(LoginKeys.MaxRecvDataSegmentLength, declared, fromTarget: true);
             _declaredOurs = true;
         }
         return reply;
@@ -319,7 +320,7 @@ public sealed class TargetLogin
     /// <summary>One operational key from the initiator: declarations are recorded, negotiations answered by the RFC rules.</summary>
     private void AnswerKey(string key, string value, TextKeys reply)
     {
-        KeyDefinition? definition = KeyDefinition.Find(key);
+        KeyDefinition? definition = LoginKeys.Find(key);
         if (KeyValues.IsSpecial(value)) return; // an answer to something we never offered
         if (definition is null)
         {
@@ -328,7 +329,7 @@ public sealed class TargetLogin
         }
         if (definition.Kind == KeyKind.Declarative)
         {
-            if (key == "MaxRecvDataSegmentLength")
+            if (key == LoginKeys.MaxRecvDataSegmentLength)
             {
                 if (!KeyValues.TryParseNumber(value, out long length) || length < definition.Min || length > definition.Max)
                     throw new LoginFailure(LoginFailure.InitiatorError, $"MaxRecvDataSegmentLength={value} is out of range");
@@ -336,7 +337,7 @@ public sealed class TargetLogin
             }
             return; // TargetAlias, TargetAddress... are ours to declare: ignore
         }
-        if (key == "AuthMethod")
+        if (key == LoginKeys.AuthMethod)
         {
             reply.Add(key, KeyValues.Reject); // only in the security stage
             return;
@@ -346,26 +347,10 @@ public sealed class TargetLogin
             reply.Add(key, KeyValues.Irrelevant);
             return;
         }
-        string answer = Negotiation.Answer(definition, value, LocalValue(key));
+        string answer = Negotiation.Answer(definition, value, _options.OperationalValue(key) ?? KeyValues.NotUnderstood);
         reply.Add(key, answer);
         if (!KeyValues.IsSpecial(answer)) _parameters.Apply(key, answer, fromTarget: false);
     }
-
-    private string LocalValue(string key) => key switch
-    {
-        "HeaderDigest" or "DataDigest" => "CRC32C,None",
-        "MaxConnections" => "1",
-        "InitialR2T" => KeyValues.Format(_options.InitialR2T),
-        "ImmediateData" => KeyValues.Format(_options.ImmediateData),
-        "MaxBurstLength" => KeyValues.Format(_options.MaxBurstLength),
-        "FirstBurstLength" => KeyValues.Format(_options.FirstBurstLength),
-        "DefaultTime2Wait" or "DefaultTime2Retain" => "0",
-        "MaxOutstandingR2T" => KeyValues.Format(_options.MaxOutstandingR2T),
-        "DataPDUInOrder" or "DataSequenceInOrder" => KeyValues.Yes,
-        "ErrorRecoveryLevel" => "0",
-        "IFMarker" or "OFMarker" => KeyValues.No,
-        _ => KeyValues.NotUnderstood,
-    };
 
     /// <summary>Collects a request text split over several PDUs (C bit), acknowledging each part with an empty response.</summary>
     private async Task<TextKeys?> ReceiveTextAsync(Pdu request, CancellationToken ct)

@@ -1,3 +1,4 @@
+using IscsiUp.Iscsi.Login;
 using IscsiUp.TestTarget.Scsi;
 using IscsiUp.TestTarget.Storage;
 
@@ -54,6 +55,27 @@ public sealed record TargetOptions
 
     /// <summary>Our InitialR2T value (Yes if either side says Yes); false lets initiators send unsolicited Data-Out.</summary>
     public bool InitialR2T { get; init; }
+
+    /// <summary>
+    /// Our value for an operational key the initiator offers, which <see cref="Negotiation.Answer"/> weighs against
+    /// its offer; null for a key we have no value for.
+    /// </summary>
+    public string? OperationalValue(string key) => key switch
+    {
+        LoginKeys.HeaderDigest or LoginKeys.DataDigest => KeyValues.Crc32c + ",None", // the initiator's preference decides
+        LoginKeys.MaxConnections => "1", // one connection per session
+        LoginKeys.InitialR2T => KeyValues.Format(InitialR2T),
+        LoginKeys.ImmediateData => KeyValues.Format(ImmediateData),
+        LoginKeys.MaxRecvDataSegmentLength => KeyValues.Format(MaxRecvDataSegmentLength),
+        LoginKeys.MaxBurstLength => KeyValues.Format(MaxBurstLength),
+        LoginKeys.FirstBurstLength => KeyValues.Format(FirstBurstLength),
+        LoginKeys.DefaultTime2Wait or LoginKeys.DefaultTime2Retain => "0", // no connection or task reinstatement
+        LoginKeys.MaxOutstandingR2T => KeyValues.Format(MaxOutstandingR2T),
+        LoginKeys.DataPduInOrder or LoginKeys.DataSequenceInOrder => KeyValues.Yes,
+        LoginKeys.ErrorRecoveryLevel => "0",
+        LoginKeys.IfMarker or LoginKeys.OfMarker => KeyValues.No,
+        _ => null,
+    };
 
     /// <summary>How many commands an initiator may have queued (MaxCmdSN - ExpCmdSN + 1 when idle).</summary>
     public int CommandWindow { get; init; } = 128;

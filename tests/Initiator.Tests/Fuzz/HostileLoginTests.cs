@@ -135,7 +135,7 @@ public sealed class HostileLoginTests(ITestOutputHelper output)
             var offered = TextKeys.Parse(request.Data.Span);
             foreach (var (key, value) in offered)
             {
-                if (KeyDefinition.Find(key) is not { Kind: not KeyKind.Declarative }) continue;
+                if (LoginKeys.Find(key) is not { Kind: not KeyKind.Declarative }) continue;
                 if (r.Next(8) == 0) continue; // not answered
                 keys.Add(key, r.Next(6) == 0 ? Value(r) : value.Split(',')[0]);
             }

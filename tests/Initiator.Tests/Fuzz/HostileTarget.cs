@@ -104,7 +104,7 @@ internal sealed class HostileTarget : IAsyncDisposable
                 {
                     foreach (var (key, value) in offered)
                     {
-                        if (KeyDefinition.Find(key) is not { Kind: not KeyKind.Declarative }) continue;
+                        if (LoginKeys.Find(key) is not { Kind: not KeyKind.Declarative }) continue;
                         string chosen = value.Split(',')[0];
                         answer.Add(key, chosen);
                         if (key == "HeaderDigest") headerDigest = chosen == "CRC32C";

@@ -23,7 +23,7 @@ public sealed class NegotiationFuzzTests
 
     private static KeyDefinition RandomKey(Random r)
     {
-        if (r.Next(3) != 0) return KeyDefinition.Find(KnownNames[r.Next(KnownNames.Length)])!;
+        if (r.Next(3) != 0) return LoginKeys.Find(KnownNames[r.Next(KnownNames.Length)])!;
         var kind = (KeyKind)r.Next(Enum.GetValues<KeyKind>().Length);
         long min = r.Next(3) switch { 0 => 0, 1 => r.NextInt64(0, 1 << 20), _ => r.NextInt64(long.MinValue, long.MaxValue) };
         long max = r.Next(3) switch { 0 => min, 1 => min + r.NextInt64(0, 1 << 24), _ => r.NextInt64(long.MinValue, long.MaxValue) };
@@ -97,10 +97,10 @@ public sealed class NegotiationFuzzTests
     [Fact]
     public void What_the_responder_rules_answer_the_originator_rules_accept()
     {
-        string[] negotiated = KnownNames.Where(n => KeyDefinition.Find(n)!.Kind != KeyKind.Declarative).ToArray();
+        string[] negotiated = KnownNames.Where(n => LoginKeys.Find(n)!.Kind != KeyKind.Declarative).ToArray();
         FuzzRunner.Run(defaultSeed: 6_000, defaultCases: 20_000, (seed, r) =>
         {
-            var key = KeyDefinition.Find(negotiated[r.Next(negotiated.Length)])!;
+            var key = LoginKeys.Find(negotiated[r.Next(negotiated.Length)])!;
             string offered = LegalValue(r, key);
             string local = LegalValue(r, key);
 
@@ -141,7 +141,7 @@ public sealed class NegotiationFuzzTests
     {
         FuzzRunner.Run(defaultSeed: 7_000, defaultCases: 20_000, (seed, r) =>
         {
-            var key = KeyDefinition.Find(KnownNames[r.Next(KnownNames.Length)])!;
+            var key = LoginKeys.Find(KnownNames[r.Next(KnownNames.Length)])!;
             if (key.Kind == KeyKind.Declarative) return;
             string offered = LegalValue(r, key);
             string answer = r.Next(2) == 0 ? LegalValue(r, key, list: false) : RandomValue(r);

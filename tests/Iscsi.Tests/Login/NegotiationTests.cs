@@ -5,7 +5,7 @@ namespace IscsiUp.Iscsi.Tests.Login;
 /// <summary>RFC 7143 section 6.2 negotiation for every kind of key, from both the responder's and the originator's side.</summary>
 public sealed class NegotiationTests
 {
-    private static KeyDefinition Key(string name) => KeyDefinition.Find(name) ?? throw new InvalidOperationException($"unknown key {name}");
+    private static KeyDefinition Key(string name) => LoginKeys.Find(name) ?? throw new InvalidOperationException($"unknown key {name}");
 
     [Theory]
     [InlineData("ImmediateData", "Yes", "Yes", "Yes")]
@@ -157,6 +157,6 @@ public sealed class NegotiationTests
         Assert.True(Key("MaxRecvDataSegmentLength").IsNumeric);
         Assert.False(Key("TargetName").IsNumeric);
         Assert.Equal((512L, 16777215L), (Key("MaxBurstLength").Min, Key("MaxBurstLength").Max));
-        Assert.Null(KeyDefinition.Find("X-com.example.Unknown"));
+        Assert.Null(LoginKeys.Find("X-com.example.Unknown"));
     }
 }
