@@ -45,7 +45,7 @@ public sealed record LoginOptions
         LoginKeys.ErrorRecoveryLevel, LoginKeys.IfMarker, LoginKeys.OfMarker,
     ];
 
-    /// <summary>A discovery session carries no SCSI data: the data-transfer keys are irrelevant there (RFC 7143 section 13).</summary>
+    /// <summary>A discovery session carries no SCSI data: the keys irrelevant there (<see cref="KeyDefinition.IrrelevantForDiscovery"/>) are left out.</summary>
     private static readonly string[] DiscoveryOffer =
     [
         LoginKeys.HeaderDigest, LoginKeys.DataDigest, LoginKeys.MaxRecvDataSegmentLength, LoginKeys.DefaultTime2Wait,

@@ -10,6 +10,9 @@ public sealed record KeyDefinition(string Name, KeyKind Kind, long Min = 0, long
     /// <summary>The RFC 7143 default, in force until the key is negotiated; null for keys without one (names, TargetAlias...).</summary>
     public string? RfcDefault { get; init; }
 
+    /// <summary>The key only matters to sessions carrying SCSI data (RFC 7143 section 13: "Irrelevant when: SessionType=Discovery").</summary>
+    public bool IrrelevantForDiscovery { get; init; }
+
     /// <summary>
     /// Records a value now in force: (parameters, value, fromTarget), where fromTarget tells whose declaration a
     /// declarative key is. Null for keys the session does not keep (markers, names).

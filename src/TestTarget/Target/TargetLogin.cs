@@ -19,13 +19,6 @@ public sealed class TargetLogin
     private static readonly KeyDefinition ChapAlgorithmKey = new(LoginKeys.ChapAlgorithm, KeyKind.List);
     private static readonly KeyDefinition AuthMethodKey = LoginKeys.Find(LoginKeys.AuthMethod)!;
 
-    /// <summary>Keys that only matter to sessions carrying SCSI traffic (RFC 7143 section 13: "Irrelevant when: SessionType=Discovery").</summary>
-    private static readonly HashSet<string> IrrelevantForDiscovery =
-    [
-        LoginKeys.MaxConnections, LoginKeys.InitialR2T, LoginKeys.ImmediateData, LoginKeys.MaxBurstLength, LoginKeys.FirstBurstLength,
-        LoginKeys.MaxOutstandingR2T, LoginKeys.DataPduInOrder, LoginKeys.DataSequenceInOrder,
-    ];
-
     private static readonly HashSet<string> IdentityKeys = [LoginKeys.InitiatorName, LoginKeys.InitiatorAlias, LoginKeys.SessionType, LoginKeys.TargetName];
 
     /// <summary>CHAP_A values we accept, strongest first (the initiator's order decides among them).</summary>
@@ -309,7 +302,7 @@ public sealed class TargetLogin
             if (!IdentityKeys.Contains(key)) AnswerKey(key, value, reply);
         if (!_declaredOurs)
         {
-            string declared = KeyValues.Format(_options.MaxRecvDataSegmentLength);
+            string declared = _options.OperationalValue(LoginKeys.MaxRecvDataSegmentLength)!;
             reply.Add(LoginKeys.MaxRecvDataSegmentLength, declared);
             _parameters.Apply(LoginKeys.MaxRecvDataSegmentLength, declared, fromTarget: true);
             _declaredOurs = true;
@@ -342,7 +335,7 @@ public sealed class TargetLogin
             reply.Add(key, KeyValues.Reject); // only in the security stage
             return;
         }
-        if (_discovery && IrrelevantForDiscovery.Contains(key))
+        if (_discovery && definition.IrrelevantForDiscovery)
         {
             reply.Add(key, KeyValues.Irrelevant);
             return;

@@ -66,6 +66,16 @@ public sealed class OperationalOfferTests
     }
 
     [Fact]
+    public void Discovery_leaves_out_exactly_the_keys_irrelevant_to_it()
+    {
+        var discovery = Discovery().OfferedKeys;
+        var normal = Normal().OfferedKeys;
+
+        Assert.DoesNotContain(discovery, key => LoginKeys.Find(key)!.IrrelevantForDiscovery);
+        Assert.Equal(normal.Where(key => !LoginKeys.Find(key)!.IrrelevantForDiscovery).Order(), discovery.Order());
+    }
+
+    [Fact]
     public void Every_negotiated_key_has_a_value_of_ours()
     {
         var options = Normal();
