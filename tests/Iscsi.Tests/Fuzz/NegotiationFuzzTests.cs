@@ -11,13 +11,7 @@ namespace IscsiUp.Iscsi.Tests.Fuzz;
 /// </summary>
 public sealed class NegotiationFuzzTests
 {
-    private static readonly string[] KnownNames =
-    [
-        "HeaderDigest", "DataDigest", "AuthMethod", "MaxConnections", "InitialR2T", "ImmediateData",
-        "MaxRecvDataSegmentLength", "MaxBurstLength", "FirstBurstLength", "DefaultTime2Wait", "DefaultTime2Retain",
-        "MaxOutstandingR2T", "DataPDUInOrder", "DataSequenceInOrder", "ErrorRecoveryLevel", "OFMarker", "IFMarker",
-        "SessionType", "InitiatorName", "InitiatorAlias", "TargetName", "TargetAlias", "TargetAddress", "TargetPortalGroupTag",
-    ];
+    private static readonly string[] KnownNames = LoginKeys.All.Select(k => k.Name).ToArray();
 
     private static readonly string[] Specials = ["Yes", "No", "Reject", "Irrelevant", "NotUnderstood", "None", "CRC32C", "CHAP", ""];
 
