@@ -62,6 +62,10 @@ public sealed class AllLunsOverTgtdTests
 
         Assert.Equal(File.ReadAllBytes(tgtd.BackingFileOf(1)), await CopyOutAsync($"nbd+unix:///lun1?socket={socket}", cli.Root, "lun1.copy"));
         Assert.Equal(File.ReadAllBytes(tgtd.BackingFileOf(2)), await CopyOutAsync($"nbd+unix:///lun2?socket={socket}", cli.Root, "lun2.copy"));
+        // Both LUNs over one session with one connection, as tgtd sees it.
+        string shown = await tgtd.AdminAsync(CancellationToken.None, "--op", "show", "--mode", "target");
+        Assert.Equal(1, shown.Split("I_T nexus:").Length - 1);
+        Assert.Equal(1, shown.Split("Connection:").Length - 1);
         // Writes land on their own LUN.
         string written = Path.Combine(cli.Root, "written");
         FillRandom(written, Lun2Size);
@@ -134,5 +138,28 @@ public sealed class AllLunsOverTgtdTests
         var size = await ExternalTool.RunAsync("nbdinfo", ["--size", $"nbd://127.0.0.1:{port}/lun2"]);
         Assert.Equal($"{Lun2Size}\n", size.Stdout);
         Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
+    }
+
+    [Fact]
+    public async Task After_the_target_restarts_every_lun_is_served_again_over_the_recovered_session()
+    {
+        await using var tgtd = await StartTwoLunTargetAsync();
+        FillRandom(tgtd.BackingFileOf(1), Lun1Size);
+        using var cli = new CliRun();
+        string socket = Path.Combine(cli.Root, "luns.sock");
+        var login = await cli.RunAsync(Login(tgtd, "--nbd-unix", socket));
+        Assert.True(login.ExitCode == 0, login.ToString());
+
+        await tgtd.RestartAsync(TimeSpan.FromMilliseconds(500));
+        string written = Path.Combine(cli.Root, "written");
+        FillRandom(written, Lun2Size);
+        var copyIn = await ExternalTool.RunAsync("nbdcopy", [written, $"nbd+unix:///lun2?socket={socket}"], TimeSpan.FromSeconds(90));
+        var lun1 = await CopyOutAsync($"nbd+unix:///lun1?socket={socket}", cli.Root, "lun1.copy");
+
+        Assert.True(copyIn.ExitCode == 0, $"{copyIn}\ndaemon log:\n{cli.DaemonLog}");
+        Assert.Equal(File.ReadAllBytes(tgtd.BackingFileOf(1)), lun1);
+        Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
+        Assert.Equal(File.ReadAllBytes(written), File.ReadAllBytes(tgtd.BackingFileOf(2)));
+        Assert.Contains("reconnect", cli.DaemonLog, StringComparison.OrdinalIgnoreCase);
     }
 }

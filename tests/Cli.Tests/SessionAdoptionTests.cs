@@ -194,4 +194,32 @@ public sealed class SessionAdoptionTests : IDisposable
         Assert.Contains("nbd", accepted.Message);
         await Wait.UntilAsync(() => target.Target.ActiveSessions == 0, "the refused and failed takeovers to leave no session on the target");
     }
+
+    [Fact]
+    public async Task A_successor_checks_every_lun_of_a_session_with_several_and_refuses_when_one_changed()
+    {
+        await using var tgtd = await IscsiUp.Initiator.Tests.Peers.TgtdTarget.StartAsync(new() { Size = 8L << 20, MoreLunSizes = [4L << 20] });
+        var options = tgtd.LoginOptions();
+        var luns = new List<LunRecord>();
+        await using (var probe = await RecoveringSession.LoginAsync(tgtd.Portal, options, new RecoveryOptions(), CancellationToken.None))
+        {
+            foreach (int lun in new[] { 1, 2 })
+            {
+                var disk = await ScsiDisk.OpenAsync(probe, lun, CancellationToken.None);
+                luns.Add(new LunRecord(lun, $"/dev/nbd{5 + lun}", disk.CapacityBytes) { Serial = disk.SerialNumber, Identifier = disk.Identifier?.ToString() });
+            }
+            await probe.LogoutAsync(CancellationToken.None);
+        }
+        var left = new SessionRecord(7, 999_999, tgtd.TargetName, tgtd.Portal.ToString(), 1, 0, options.InitiatorName, "-", 0, SessionRecord.HandOver).WithLuns(luns);
+        var export = new ExportRequest(null, null, "/dev/nbd6");
+        var changed = left.WithLuns([luns[0], luns[1] with { Serial = luns[1].Serial + "X" }]);
+
+        var refused = await Assert.ThrowsAsync<SessionHost.AdoptionRefusedException>(() =>
+            new SessionHost(tgtd.Portal, options, [1, 2], export, TextWriter.Null) { Adopting = changed }.RunAsync(null, CancellationToken.None));
+        Assert.Equal($"LUN 2 of {tgtd.TargetName} changed its serial number (\"{luns[1].Serial}X\" -> \"{luns[1].Serial}\"): refusing to reconnect /dev/nbd7 to a different disk",
+            refused.Message);
+        // Both the same: the takeover gets as far as handing the kernel a socket (no nbd on this machine).
+        await Assert.ThrowsAsync<NbdUnavailableException>(() =>
+            new SessionHost(tgtd.Portal, options, [1, 2], export, TextWriter.Null) { Adopting = left }.RunAsync(null, CancellationToken.None));
+    }
 }
