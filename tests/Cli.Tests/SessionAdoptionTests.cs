@@ -69,15 +69,36 @@ public sealed class SessionAdoptionTests : IDisposable
     }
 
     [Fact]
+    public void Of_a_session_with_several_luns_only_the_devices_still_connected_wait_and_each_is_checked_on_its_own()
+    {
+        KernelDevice(1, SessionAdoption.BackendId(Target, 0), Capacity);
+        KernelDevice(2, SessionAdoption.BackendId(Target, 1), Capacity * 2);
+        KernelDevice(3, null, Capacity); // LUN 2's device: detached when its daemon stopped (nobody used it)
+        var left = Left("/dev/nbd1", SessionRecord.HandOver) with
+        {
+            OtherLuns = [new LunRecord(1, "/dev/nbd2", Capacity * 2) { Serial = "SER-2" }, new LunRecord(2, "/dev/nbd3", Capacity)],
+        };
+
+        var waiting = SessionAdoption.Waiting(left, _sysfs);
+
+        Assert.Equal([(0, "/dev/nbd1"), (1, "/dev/nbd2")], waiting!.Luns.Select(l => (l.Lun, l.Device)));
+        Assert.Equal(SessionRecord.HandOver, waiting.State);
+        Assert.Equal("SER-2", waiting.Luns[1].Serial);
+        // Only LUN 1's device left: it becomes the record's first LUN.
+        Assert.Equal(1, SessionAdoption.Waiting(left with { Device = "/dev/nbd3", OtherLuns = [left.OtherLuns[0]] }, _sysfs)!.Lun);
+        Assert.Null(SessionAdoption.Waiting(left with { Device = "/dev/nbd3", OtherLuns = [left.OtherLuns[1]] }, _sysfs));
+    }
+
+    [Fact]
     public void A_lun_with_another_serial_or_size_is_refused_and_the_same_one_accepted()
     {
         var record = Left("/dev/nbd1");
 
-        Assert.Null(SessionAdoption.IdentityProblem(record, "SER-1", Capacity));
-        Assert.Equal($"LUN 0 of {Target} changed its serial number (\"SER-1\" -> \"SER-2\")", SessionAdoption.IdentityProblem(record, "SER-2", Capacity));
-        Assert.Equal($"LUN 0 of {Target} changed its serial number (\"SER-1\" -> none)", SessionAdoption.IdentityProblem(record, null, Capacity));
-        Assert.Equal($"LUN 0 of {Target} changed its size ({Capacity} -> {Capacity + 512} bytes)", SessionAdoption.IdentityProblem(record, "SER-1", Capacity + 512));
-        Assert.NotNull(SessionAdoption.IdentityProblem(record with { Serial = null }, "SER-1", Capacity));
+        Assert.Null(SessionAdoption.IdentityProblem(Target, record.Luns[0], "SER-1", Capacity));
+        Assert.Equal($"LUN 0 of {Target} changed its serial number (\"SER-1\" -> \"SER-2\")", SessionAdoption.IdentityProblem(Target, record.Luns[0], "SER-2", Capacity));
+        Assert.Equal($"LUN 0 of {Target} changed its serial number (\"SER-1\" -> none)", SessionAdoption.IdentityProblem(Target, record.Luns[0], null, Capacity));
+        Assert.Equal($"LUN 0 of {Target} changed its size ({Capacity} -> {Capacity + 512} bytes)", SessionAdoption.IdentityProblem(Target, record.Luns[0], "SER-1", Capacity + 512));
+        Assert.NotNull(SessionAdoption.IdentityProblem(Target, (record with { Serial = null }).Luns[0], "SER-1", Capacity));
     }
 
     [Fact]
@@ -160,17 +181,45 @@ public sealed class SessionAdoptionTests : IDisposable
         var export = new ExportRequest(null, null, "/dev/nbd6");
 
         var refused = await Assert.ThrowsAsync<SessionHost.AdoptionRefusedException>(() =>
-            new SessionHost(portal, options, 0, export, TextWriter.Null) { Adopting = left with { Serial = serial + "X" } }.RunAsync(null, CancellationToken.None));
+            new SessionHost(portal, options, [0], export, TextWriter.Null) { Adopting = left with { Serial = serial + "X" } }.RunAsync(null, CancellationToken.None));
         Assert.Equal($"LUN 0 of {BundledTarget.TargetName} changed its serial number (\"{serial}X\" -> \"{serial}\"): refusing to reconnect /dev/nbd6 to a different disk",
             refused.Message);
         var resized = await Assert.ThrowsAsync<SessionHost.AdoptionRefusedException>(() =>
-            new SessionHost(portal, options, 0, export, TextWriter.Null) { Adopting = left with { CapacityBytes = capacity - 512 } }.RunAsync(null, CancellationToken.None));
+            new SessionHost(portal, options, [0], export, TextWriter.Null) { Adopting = left with { CapacityBytes = capacity - 512 } }.RunAsync(null, CancellationToken.None));
         Assert.Contains("changed its size", resized.Message);
 
         // The same LUN passes the check and gets as far as handing the kernel a socket (no nbd on this machine).
         var accepted = await Assert.ThrowsAsync<NbdUnavailableException>(() =>
-            new SessionHost(portal, options, 0, export, TextWriter.Null) { Adopting = left }.RunAsync(null, CancellationToken.None));
+            new SessionHost(portal, options, [0], export, TextWriter.Null) { Adopting = left }.RunAsync(null, CancellationToken.None));
         Assert.Contains("nbd", accepted.Message);
         await Wait.UntilAsync(() => target.Target.ActiveSessions == 0, "the refused and failed takeovers to leave no session on the target");
+    }
+
+    [Fact]
+    public async Task A_successor_checks_every_lun_of_a_session_with_several_and_refuses_when_one_changed()
+    {
+        await using var tgtd = await IscsiUp.Initiator.Tests.Peers.TgtdTarget.StartAsync(new() { Size = 8L << 20, MoreLunSizes = [4L << 20] });
+        var options = tgtd.LoginOptions();
+        var luns = new List<LunRecord>();
+        await using (var probe = await RecoveringSession.LoginAsync(tgtd.Portal, options, new RecoveryOptions(), CancellationToken.None))
+        {
+            foreach (int lun in new[] { 1, 2 })
+            {
+                var disk = await ScsiDisk.OpenAsync(probe, lun, CancellationToken.None);
+                luns.Add(new LunRecord(lun, $"/dev/nbd{5 + lun}", disk.CapacityBytes) { Serial = disk.SerialNumber, Identifier = disk.Identifier?.ToString() });
+            }
+            await probe.LogoutAsync(CancellationToken.None);
+        }
+        var left = new SessionRecord(7, 999_999, tgtd.TargetName, tgtd.Portal.ToString(), 1, 0, options.InitiatorName, "-", 0, SessionRecord.HandOver).WithLuns(luns);
+        var export = new ExportRequest(null, null, "/dev/nbd6");
+        var changed = left.WithLuns([luns[0], luns[1] with { Serial = luns[1].Serial + "X" }]);
+
+        var refused = await Assert.ThrowsAsync<SessionHost.AdoptionRefusedException>(() =>
+            new SessionHost(tgtd.Portal, options, [1, 2], export, TextWriter.Null) { Adopting = changed }.RunAsync(null, CancellationToken.None));
+        Assert.Equal($"LUN 2 of {tgtd.TargetName} changed its serial number (\"{luns[1].Serial}X\" -> \"{luns[1].Serial}\"): refusing to reconnect /dev/nbd7 to a different disk",
+            refused.Message);
+        // Both the same: the takeover gets as far as handing the kernel a socket (no nbd on this machine).
+        await Assert.ThrowsAsync<NbdUnavailableException>(() =>
+            new SessionHost(tgtd.Portal, options, [1, 2], export, TextWriter.Null) { Adopting = left }.RunAsync(null, CancellationToken.None));
     }
 }

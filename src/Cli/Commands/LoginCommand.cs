@@ -21,14 +21,14 @@ public static class LoginCommand
         var portal = CommonOptions.Portal(required: false);
         var initiator = CommonOptions.InitiatorName();
         var timeout = CommonOptions.LoginTimeout();
-        var lun = new Option<int?>("--lun") { Description = "LUN to use (default: the first disk LUN the target reports)", HelpName = "N" };
+        var lun = new Option<int[]>("--lun") { Description = "A LUN to expose; repeat for several (default: every disk LUN the target reports)", HelpName = "N" };
         var nbdDevice = new Option<string?>("--nbd-device")
         {
-            Description = "Attach the LUN to the kernel: auto (a free /dev/nbdX, the default), /dev/nbdN, or none (only hold the session)",
+            Description = "Attach the LUNs to the kernel: auto (a free /dev/nbdX each, the default), /dev/nbdN (one LUN only), or none (only hold the session)",
             HelpName = "auto|/dev/nbdN|none",
         };
-        var nbdListen = new Option<string?>("--nbd-listen") { Description = "Serve the LUN over NBD on HOST:PORT (loopback only) for userspace clients", HelpName = "HOST:PORT" };
-        var nbdUnix = new Option<string?>("--nbd-unix") { Description = "Serve the LUN over NBD on a unix socket PATH", HelpName = "PATH" };
+        var nbdListen = new Option<string?>("--nbd-listen") { Description = "Serve the LUNs over NBD on HOST:PORT (loopback only) for userspace clients, one export each (lunN)", HelpName = "HOST:PORT" };
+        var nbdUnix = new Option<string?>("--nbd-unix") { Description = "Serve the LUNs over NBD on a unix socket PATH, one export each (lunN)", HelpName = "PATH" };
         var foreground = new Option<bool>("--foreground") { Description = "Hold the session in this process, not the daemon, until SIGTERM or Ctrl-C; then flush and log out" };
         var automatic = new Option<bool>("--automatic") { Description = "Log in to every node whose startup is automatic (run by iscsi-up.service at boot)" };
         var attempts = new Option<int>("--attempts")
@@ -45,7 +45,7 @@ public static class LoginCommand
         digest.AcceptOnlyFromAmong("none", "prefer", "require");
         var chap = new ChapOptions(discovery: false);
         var timeouts = new TimeoutOptions();
-        var command = new Command("login", "Log in to a target and expose one of its LUNs (as /dev/nbdX by default); a node record for the target supplies what the command line does not")
+        var command = new Command("login", "Log in to a target and expose its disk LUNs (each as a /dev/nbdX by default); a node record for the target supplies what the command line does not")
         {
             target, portal, initiator, lun, nbdDevice, nbdListen, nbdUnix, foreground, automatic, attempts, digest, timeout,
         };
@@ -72,7 +72,7 @@ public static class LoginCommand
             string? listen = result.GetValue(nbdListen);
             if (listen is not null) ArgumentCheck.NbdListen(listen);
             string? unixPath = ArgumentCheck.NbdUnixToCreate(result.GetValue(nbdUnix));
-            int? wantedLun = ArgumentCheck.Lun(result.GetValue(lun));
+            int[] wantedLuns = [.. (result.GetValue(lun) ?? []).Select(n => ArgumentCheck.Lun(n)!.Value)];
             int exposures = (listen is null ? 0 : 1) + (unixPath is null ? 0 : 1) + (device is null ? 0 : 1);
             if (exposures > 1) throw new UserError("choose one of --nbd-device, --nbd-listen and --nbd-unix");
             string? initiatorName = result.GetValue(initiator) is { } own ? Config.InitiatorName.Validate(own, "initiator name") : null;
@@ -99,15 +99,15 @@ public static class LoginCommand
                 : node?.Export ?? new ExportRequest(null, null, "auto"); // the contract: a kernel device by default
             // The node's kernel-device timeouts (node --nbd-timeout/--nbd-dead-timeout) apply to every login of it.
             export = export with { NbdTimeouts = node?.NbdTimeouts ?? Nbd.Kernel.KernelNbdTimeouts.Default };
-            int? chosenLun = wantedLun ?? node?.Lun;
+            IReadOnlyList<int>? chosenLuns = wantedLuns.Length > 0 ? wantedLuns : node?.Lun is { } nodeLun ? [nodeLun] : null;
             var waits = givenTimeouts.Or(node?.Timeouts ?? Config.SessionTimeouts.Default);
             await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false); // a device left by a dead daemon: take it over first
             if (SessionRecord.LoadAll().FirstOrDefault(s => s.Target == options.TargetName && s.Portal == where.ToString()) is { } existing)
                 throw new UserError($"session [{existing.Id}] to {options.TargetName} at {where} already exists", ExitCodes.SessionExists);
 
             if (result.GetValue(foreground))
-                return await new SessionHost(where, options, chosenLun, export, Console.Out) { Recovery = waits.ToRecovery(defaults.Recovery) }.RunAsync(null, ct).ConfigureAwait(false);
-            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, chosenLun, export, defaults.Recovery) with { Timeouts = waits });
+                return await new SessionHost(where, options, chosenLuns, export, Console.Out) { Recovery = waits.ToRecovery(defaults.Recovery) }.RunAsync(null, ct).ConfigureAwait(false);
+            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, chosenLuns, export, defaults.Recovery) with { Timeouts = waits });
             return await DaemonClient.SendAsync(request, startDaemon: true, Console.Out, Console.Error, ct).ConfigureAwait(false);
         });
         return command;

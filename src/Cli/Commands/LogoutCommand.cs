@@ -4,7 +4,7 @@ using IscsiUp.Cli.Sessions;
 
 namespace IscsiUp.Cli.Commands;
 
-/// <summary>`iscsi-up logout (-T IQN [-p PORTAL] | --all)`: stop the matching sessions (flush, detach, iSCSI logout).</summary>
+/// <summary>`iscsi-up logout (-T IQN [-p PORTAL] | --all)`: stop the matching sessions (flush, detach every LUN's device, iSCSI logout).</summary>
 public static class LogoutCommand
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
@@ -33,8 +33,9 @@ public static class LogoutCommand
             if (!result.GetValue(force))
             {
                 foreach (var session in matches)
-                    if (MountedAt(session.Device) is { } mountPoint)
-                        throw new UserError($"{session.Device} of session [{session.Id}] is mounted on {mountPoint}; run `iscsi-up umount -m {mountPoint}` first, or logout --force", ExitCodes.Error);
+                    foreach (var lun in session.Luns)
+                        if (MountedAt(lun.Device) is { } mountPoint)
+                            throw new UserError($"{lun.Device} of session [{session.Id}] is mounted on {mountPoint}; run `iscsi-up umount -m {mountPoint}` first, or logout --force", ExitCodes.Error);
             }
             int exit = ExitCodes.Success;
             foreach (var session in matches)

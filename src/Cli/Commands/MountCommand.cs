@@ -55,13 +55,15 @@ public static class MountCommand
                 if (code != 0) return code;
                 session = FindSession(name, where.ToString()) ?? throw new UserError($"login to {name} at {where} did not leave a session");
             }
-            if (!session.Device.StartsWith("/dev/", StringComparison.Ordinal))
-                throw new UserError($"session [{session.Id}] to {name} serves {session.Device}, not a kernel device; log out and run mount again");
+            // A session exposing several LUNs: the one asked for, else the first (the first disk LUN, as before).
+            var exposed = session.Luns.FirstOrDefault(l => l.Lun == wantedLun) ?? session.Luns[0];
+            if (!exposed.Device.StartsWith("/dev/", StringComparison.Ordinal))
+                throw new UserError($"session [{session.Id}] to {name} serves {exposed.Device}, not a kernel device; log out and run mount again");
 
             var service = new MountService(progress: line => Console.WriteLine($"  {line}"));
-            var outcome = await service.MountAsync(session.Device, mountPoint, result.GetValue(type), result.GetValue(force),
+            var outcome = await service.MountAsync(exposed.Device, mountPoint, result.GetValue(type), result.GetValue(force),
                 result.GetValue(replace), result.GetValue(fstab)!, ct).ConfigureAwait(false);
-            var node = new NodeRecord(name, where.ToString(), initiatorName, session.Lun, NodeRecord.Automatic, outcome.Directory, outcome.FsType)
+            var node = new NodeRecord(name, where.ToString(), initiatorName, exposed.Lun, NodeRecord.Automatic, outcome.Directory, outcome.FsType)
             {
                 ChapUser = known?.ChapUser, ChapSecretFile = known?.ChapSecretFile,
                 ChapTargetUser = known?.ChapTargetUser, ChapTargetSecretFile = known?.ChapTargetSecretFile,

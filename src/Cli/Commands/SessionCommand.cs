@@ -19,7 +19,7 @@ public static class SessionCommand
             HelpName = "1|2|3",
         };
         var json = new Option<bool>("--json") { Description = "Print every detail as a JSON array (see README, JSON output)" };
-        var command = new Command("session", "List active sessions: id, portal, target, LUN, device, state; -P N or --json for details") { level, json };
+        var command = new Command("session", "List active sessions, a line per exposed LUN: id, portal, target, LUN, device, state; -P N or --json for details") { level, json };
         command.SetAction(async (result, ct) =>
         {
             int detail = result.GetValue(level);
@@ -33,8 +33,9 @@ public static class SessionCommand
             }
             if (detail == 0 && !result.GetValue(json))
             {
-                foreach (var s in sessions)
-                    Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {s.Lun} {s.Device} {Format.Size(s.CapacityBytes)} {s.State}{WaitNote(s)}");
+                foreach (var s in sessions) // one line per LUN: a session exposing several shows its id on each
+                    foreach (var l in s.Luns)
+                        Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {l.Lun} {l.Device} {Format.Size(l.CapacityBytes)} {s.State}{WaitNote(s)}");
                 await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false); // shown as found, then taken over
                 return ExitCodes.Success;
             }

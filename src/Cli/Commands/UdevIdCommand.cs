@@ -16,8 +16,8 @@ public static class UdevIdCommand
         command.Hidden = true;
         command.SetAction(result =>
         {
-            if (UdevNames.RecordOf(Path.GetFileName(result.GetValue(device)!), Nbd.Kernel.KernelNbdSysfs.Host) is { } record)
-                foreach (string line in UdevNames.Properties(record)) Console.WriteLine(line);
+            if (UdevNames.RecordOf(Path.GetFileName(result.GetValue(device)!), Nbd.Kernel.KernelNbdSysfs.Host) is ({ } record, { } lun))
+                foreach (string line in UdevNames.Properties(record, lun)) Console.WriteLine(line);
             return ExitCodes.Success;
         });
         return command;

@@ -17,7 +17,9 @@ public sealed record LoginRequest
     public required string Target { get; init; }
     public required string Portal { get; init; }
     public required string Initiator { get; init; }
+    /// <summary>The one LUN an older client asked for; <see cref="Luns"/> replaces it (null for both: every disk LUN).</summary>
     public int? Lun { get; init; }
+    public int[]? Luns { get; init; }
     public string? NbdDevice { get; init; }
     public string? NbdListen { get; init; }
     public string? NbdUnix { get; init; }
@@ -37,7 +39,7 @@ public sealed record LoginRequest
     public byte[]? ChapTargetSecret { get; init; }
     public SessionTimeouts? Timeouts { get; init; }
 
-    public static LoginRequest From(Portal portal, LoginOptions options, int? lun, ExportRequest export, RecoveryOptions? recovery = null) => new()
+    public static LoginRequest From(Portal portal, LoginOptions options, IReadOnlyList<int>? luns, ExportRequest export, RecoveryOptions? recovery = null) => new()
     {
         ReplacementTimeoutSeconds = recovery is null ? null : (int)recovery.ReplacementTimeout.TotalSeconds,
         NopIntervalSeconds = recovery is null ? null : (int)recovery.NopInterval.TotalSeconds,
@@ -45,7 +47,8 @@ public sealed record LoginRequest
         Target = options.TargetName!,
         Portal = portal.ToString(),
         Initiator = options.InitiatorName,
-        Lun = lun,
+        Lun = luns?.FirstOrDefault(),
+        Luns = luns is null ? null : [.. luns],
         NbdDevice = export.NbdDevice,
         NbdListen = export.NbdListen,
         NbdUnix = export.NbdUnix is { } path ? System.IO.Path.GetFullPath(path) : null,
@@ -76,6 +79,10 @@ public sealed record LoginRequest
             return (Timeouts ?? SessionTimeouts.Default).ToRecovery(configured);
         }
     }
+
+    /// <summary>The LUNs to expose (null: every disk LUN), from an older client's single <see cref="Lun"/> too.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<int>? WantedLuns => Luns is { Length: > 0 } ? Luns : Lun is { } one ? [one] : null;
 
     [JsonIgnore]
     public ExportRequest Export => new(NbdListen, NbdUnix, NbdDevice)

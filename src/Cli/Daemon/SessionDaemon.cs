@@ -67,7 +67,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         log.WriteLine($"iscsi-up: {request}");
         var output = new ClientOutput(client, log, request.Target, portal.ToString());
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var host = new SessionHost(portal, request.ToOptions(), request.Lun, request.Export, output) { ControlSocket = controlPath, Recovery = request.Recovery };
+        var host = new SessionHost(portal, request.ToOptions(), request.WantedLuns, request.Export, output) { ControlSocket = controlPath, Recovery = request.Recovery };
         held.Host = host;
         held.Run = Task.Run(() => host.RunAsync(() => ready.TrySetResult(), held.Stop.Token));
         _ = held.Run.ContinueWith(_ => Forget(held), TaskScheduler.Default);
@@ -183,7 +183,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
                 _sessions.Add(held);
             }
             var export = new ExportRequest(null, null, record.Device) { NbdTimeouts = new(record.NbdTimeout, record.NbdDeadTimeout) };
-            log.WriteLine($"iscsi-up: session [{record.Id}]: taking over {record.Device} ({record.Target} at {record.Portal}) " +
+            log.WriteLine($"iscsi-up: session [{record.Id}]: taking over {Devices(record)} ({record.Target} at {record.Portal}) " +
                           $"left by pid {record.Pid} ({record.State})");
             held.Run = Task.Run(() => AdoptAsync(held, record, node, portal, export));
             _ = held.Run.ContinueWith(_ => Forget(held), TaskScheduler.Default);
@@ -195,7 +195,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
 
     private async Task<int> AdoptAsync(HeldSession held, SessionRecord record, Config.NodeRecord? node, Initiator.Session.Portal portal, ExportRequest export)
     {
-        string name = $"session [{record.Id}] ({record.Device}, {record.Target} at {record.Portal})";
+        string name = $"session [{record.Id}] ({Devices(record)}, {record.Target} at {record.Portal})";
         // Worth retrying while the device still holds its I/O: the target may be restarting too.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(record.NbdDeadTimeout);
         for (int attempt = 1; ; attempt++)
@@ -204,7 +204,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             try
             {
                 var options = new Initiator.Login.LoginOptions { InitiatorName = record.Initiator, TargetName = record.Target, Chap = node?.ReadChap() };
-                var host = new SessionHost(portal, options, record.Lun, export, log) { ControlSocket = controlPath, Adopting = record };
+                var host = new SessionHost(portal, options, [.. record.Luns.Select(l => l.Lun)], export, log) { ControlSocket = controlPath, Adopting = record };
                 held.Host = host;
                 int code = await host.RunAsync(() => log.WriteLine($"iscsi-up: {name}: taken over, I/O resumes"), held.Stop.Token).ConfigureAwait(false);
                 if (host.Record is not null || held.Stop.IsCancellationRequested) return code; // it ran (and has ended) or the daemon stops
@@ -238,13 +238,17 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
     private async Task GiveUpAsync(SessionRecord record, string message)
     {
         log.WriteLine(message);
-        if (SessionAdoption.KernelIndex(record.Device) is { } index)
+        foreach (var lun in record.Luns)
         {
+            if (SessionAdoption.KernelIndex(lun.Device) is not { } index) continue;
             try { await Nbd.Kernel.KernelNbdDevice.DisconnectAsync(index).ConfigureAwait(false); }
-            catch (IOException e) { log.WriteLine($"iscsi-up: could not detach {record.Device}: {e.Message}"); }
+            catch (IOException e) { log.WriteLine($"iscsi-up: could not detach {lun.Device}: {e.Message}"); }
         }
         record.Delete();
     }
+
+    /// <summary>The kernel devices a record names, for the log: "/dev/nbd0" or "/dev/nbd0, /dev/nbd1".</summary>
+    private static string Devices(SessionRecord record) => string.Join(", ", record.Luns.Select(l => l.Device));
 
     private static void Cancel(HeldSession held)
     {

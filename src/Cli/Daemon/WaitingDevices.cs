@@ -16,11 +16,11 @@ public static class WaitingDevices
         try
         {
             await DaemonClient.SendAsync(new ControlRequest(ControlRequest.PingOp), startDaemon: true, TextWriter.Null, TextWriter.Null, ct).ConfigureAwait(false);
-            stderr.WriteLine($"iscsi-up: {string.Join(", ", waiting.Select(r => r.Device))} waited for a daemon: the daemon takes {(waiting.Length == 1 ? "it" : "them")} over");
+            stderr.WriteLine($"iscsi-up: {string.Join(", ", waiting.SelectMany(r => r.Luns).Select(l => l.Device))} waited for a daemon: the daemon takes {(waiting.Length == 1 ? "it" : "them")} over");
         }
         catch (UserError e)
         {
-            stderr.WriteLine($"iscsi-up: {string.Join(", ", waiting.Select(r => r.Device))} wait for a daemon, but it did not start: {e.Message}");
+            stderr.WriteLine($"iscsi-up: {string.Join(", ", waiting.SelectMany(r => r.Luns).Select(l => l.Device))} wait for a daemon, but it did not start: {e.Message}");
         }
     }
 }

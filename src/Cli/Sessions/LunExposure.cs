@@ -8,31 +8,42 @@ using IscsiUp.Io;
 namespace IscsiUp.Cli.Sessions;
 
 /// <summary>
-/// Makes the LUN reachable as the user asked: an NBD socket for userspace clients (--nbd-listen, --nbd-unix)
-/// or a kernel /dev/nbdX (--nbd-device). Stopping detaches the kernel device first, then closes the sockets.
-/// The NBD loops send on <paramref name="schedule"/>, the one the session's iSCSI connection follows.
+/// Makes the session's LUNs reachable as the user asked: one NBD socket for userspace clients (--nbd-listen,
+/// --nbd-unix) offering one export per LUN (lunN), or one kernel /dev/nbdX per LUN (--nbd-device). Stopping
+/// detaches the kernel devices first, then closes the sockets. The NBD loops send on <paramref name="schedule"/>,
+/// the one the session's iSCSI connection follows.
 /// </summary>
 public sealed class LunExposure(ExportRequest request, TextWriter output, SendSchedule schedule) : IAsyncDisposable
 {
     private NbdServer? _server;
+    private readonly Dictionary<int, IoCounters> _counters = [];
+    private readonly List<(int Lun, KernelNbdDevice Device)> _devices = [];
 
-    /// <summary>What the exposed LUN has served so far.</summary>
-    public IoCounters Counters { get; } = new();
-    private KernelNbdDevice? _device;
+    /// <summary>What the exposed LUN <paramref name="lun"/> has served so far (nothing for a LUN not exposed).</summary>
+    public IoCounters Counters(int lun)
+    {
+        lock (_counters) return _counters.TryGetValue(lun, out var counters) ? counters : new IoCounters();
+    }
 
-    /// <summary>The kernel device's index while one is attached.</summary>
-    public int? KernelIndex => _device?.Index;
+    /// <summary>The name a LUN's export has on the NBD socket (what `nbdinfo --list` shows).</summary>
+    public static string ExportName(int lun) => $"lun{lun}";
 
     /// <summary>
-    /// Starts serving and returns what to show as the session's device ("" when nothing is exposed). With
-    /// <paramref name="reattach"/>, the kernel device /dev/nbdN left by a previous daemon gets our socket instead
-    /// of a new device being attached.
+    /// Starts serving and returns what to show as each disk's device, in the order of <paramref name="disks"/>
+    /// ("" when nothing is exposed). A LUN in <paramref name="reattach"/> gets the kernel device /dev/nbdN a
+    /// previous daemon left instead of a new one.
     /// </summary>
-    public async Task<string> StartAsync(ScsiDisk disk, string exportName, CancellationToken ct, int? reattach = null)
+    public async Task<IReadOnlyList<string>> StartAsync(IReadOnlyList<ScsiDisk> disks, CancellationToken ct, IReadOnlyDictionary<int, int>? reattach = null)
     {
-        if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return "";
-        var export = new NbdExport(exportName, new CountingBackend(new LunBlockBackend(disk), Counters), $"LUN {disk.Lun} of {disk.Session.TargetName}");
-        _server = new NbdServer(export) { Log = Report, Schedule = schedule };
+        if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return [.. disks.Select(_ => "")];
+        var exports = new List<NbdExport>();
+        foreach (var disk in disks)
+        {
+            var counters = new IoCounters();
+            lock (_counters) _counters[disk.Lun] = counters;
+            exports.Add(new NbdExport(ExportName(disk.Lun), new CountingBackend(new LunBlockBackend(disk), counters), $"LUN {disk.Lun} of {disk.Session.TargetName}"));
+        }
+        _server = new NbdServer(exports) { Log = Report, Schedule = schedule };
         if (request.NbdListen is { } listen)
         {
             var wanted = Commands.ArgumentCheck.NbdListen(listen);
@@ -43,7 +54,8 @@ public sealed class LunExposure(ExportRequest request, TextWriter output, SendSc
                 throw new UserError($"cannot listen on {listen}: {(e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : e.Message)}");
             }
             await _server.StartAsync(ct).ConfigureAwait(false);
-            return endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"nbd://[{endpoint.Address}]:{endpoint.Port}/{exportName}" : $"nbd://{endpoint}/{exportName}";
+            string host = endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]:{endpoint.Port}" : endpoint.ToString();
+            return [.. exports.Select(export => $"nbd://{host}/{export.Name}")];
         }
         if (request.NbdUnix is { } path)
         {
@@ -53,20 +65,30 @@ public sealed class LunExposure(ExportRequest request, TextWriter output, SendSc
                 throw new UserError($"cannot listen on unix socket {path}: {e.Message}");
             }
             await _server.StartAsync(ct).ConfigureAwait(false);
-            return $"nbd+unix:///{exportName}?socket={path}";
+            return [.. exports.Select(export => $"nbd+unix:///{export.Name}?socket={path}")];
         }
+        var devices = new List<string>();
+        for (int i = 0; i < disks.Count; i++)
+            devices.Add(await AttachAsync(disks[i], exports[i], reattach?.TryGetValue(disks[i].Lun, out int index) == true ? index : null, ct).ConfigureAwait(false));
+        return devices;
+    }
+
+    private async Task<string> AttachAsync(ScsiDisk disk, NbdExport export, int? reattach, CancellationToken ct)
+    {
         string backend = SessionAdoption.BackendId(disk.Session.TargetName ?? "", disk.Lun);
+        KernelNbdDevice device;
         try
         {
-            _device = reattach is { } index
-                ? await KernelNbdDevice.ReattachAsync(_server, export, index, backend, request.NbdTimeouts, ct).ConfigureAwait(false)
-                : await KernelNbdDevice.AttachAsync(_server, export, request.NbdDevice!, backend, request.NbdTimeouts, ct).ConfigureAwait(false);
+            device = reattach is { } index
+                ? await KernelNbdDevice.ReattachAsync(_server!, export, index, backend, request.NbdTimeouts, ct).ConfigureAwait(false)
+                : await KernelNbdDevice.AttachAsync(_server!, export, request.NbdDevice!, backend, request.NbdTimeouts, ct).ConfigureAwait(false);
         }
         catch (ArgumentException e) { throw new UserError(e.Message); }
-        int attached = _device.Index;
+        lock (_devices) _devices.Add((disk.Lun, device));
+        int attached = device.Index;
         if (await Task.Run(() => KernelNbdSysfs.Host.LimitRequestSize(attached, (long)export.Backend.MaxTransferBlocks * export.Backend.BlockSize)).ConfigureAwait(false) is null)
-            output.WriteLine($"iscsi-up: could not raise {_device.DevicePath}'s largest request (queue/max_sectors_kb); it stays at the nbd driver's default");
-        return _device.DevicePath;
+            output.WriteLine($"iscsi-up: could not raise {device.DevicePath}'s largest request (queue/max_sectors_kb); it stays at the nbd driver's default");
+        return device.DevicePath;
     }
 
     /// <summary>
@@ -80,24 +102,33 @@ public sealed class LunExposure(ExportRequest request, TextWriter output, SendSc
     }
 
     /// <summary>
-    /// When a kernel device is attached and in use (mounted, held open): stops serving it without detaching, so
-    /// a successor daemon can reattach it, and returns true. Otherwise does nothing and returns false.
+    /// Each kernel device that is attached and in use (mounted, held open) stops being served without being
+    /// detached, so a successor daemon can reattach it. Returns the LUNs so left (none when no device is in use).
     /// </summary>
-    public async Task<bool> HandOverIfInUseAsync()
+    public async Task<IReadOnlyList<int>> HandOverIfInUseAsync()
     {
-        if (_device is not { } device || !await Task.Run(() => KernelNbdSysfs.Host.IsInUse(device.Index)).ConfigureAwait(false)) return false;
-        _device = null;
-        await device.HandOverAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-        return true;
+        (int Lun, KernelNbdDevice Device)[] attached;
+        lock (_devices) attached = [.. _devices];
+        var left = new List<int>();
+        foreach (var (lun, device) in attached)
+        {
+            if (!await Task.Run(() => KernelNbdSysfs.Host.IsInUse(device.Index)).ConfigureAwait(false)) continue;
+            lock (_devices) _devices.Remove((lun, device));
+            await device.HandOverAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            left.Add(lun);
+        }
+        return left;
     }
 
     public async Task StopAsync()
     {
-        if (_device is { } device)
+        (int Lun, KernelNbdDevice Device)[] attached;
+        lock (_devices)
         {
-            _device = null;
-            await device.DetachAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            attached = [.. _devices];
+            _devices.Clear();
         }
+        foreach (var (_, device) in attached) await device.DetachAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         if (_server is { } server)
         {
             _server = null;

@@ -21,26 +21,31 @@ public static class SessionAdoption
     /// <summary>
     /// For a record whose process is gone: the record as a waiting device (state <see cref="SessionRecord.HandOver"/>
     /// when its daemon left it cleanly, <see cref="SessionRecord.Orphaned"/> otherwise), or null when there is
-    /// nothing to adopt (no kernel device, or the kernel device is gone or belongs to someone else now).
+    /// nothing to adopt (no kernel device, or the kernel device is gone or belongs to someone else now). Of a
+    /// session with several LUNs, the record keeps only the LUNs whose devices still wait.
     /// </summary>
     public static SessionRecord? Waiting(SessionRecord record, KernelNbdSysfs sysfs)
     {
-        if (KernelIndex(record.Device) is not { } index) return null;
-        if (sysfs.Backend(index) != BackendId(record.Target, record.Lun)) return null;
-        if (sysfs.SizeBytes(index) != record.CapacityBytes) return null;
-        return record.State == SessionRecord.HandOver ? record : record with { State = SessionRecord.Orphaned };
+        var waiting = record.Luns.Where(lun => IsWaiting(record.Target, lun, sysfs)).ToArray();
+        if (waiting.Length == 0) return null;
+        var left = waiting.Length == record.Luns.Count ? record : record.WithLuns(waiting);
+        return left.State == SessionRecord.HandOver ? left : left with { State = SessionRecord.Orphaned };
     }
+
+    /// <summary>True when the LUN's kernel device is still connected with our backend identifier and the recorded size.</summary>
+    private static bool IsWaiting(string target, LunRecord lun, KernelNbdSysfs sysfs) =>
+        KernelIndex(lun.Device) is { } index && sysfs.Backend(index) == BackendId(target, lun.Lun) && sysfs.SizeBytes(index) == lun.CapacityBytes;
 
     /// <summary>
     /// Null when the LUN found after logging in again is the recorded one; otherwise why the device must not be
     /// reconnected to it.
     /// </summary>
-    public static string? IdentityProblem(SessionRecord record, string? serial, long capacityBytes)
+    public static string? IdentityProblem(string target, LunRecord recorded, string? serial, long capacityBytes)
     {
-        if (serial != record.Serial)
-            return $"LUN {record.Lun} of {record.Target} changed its serial number ({Show(record.Serial)} -> {Show(serial)})";
-        if (capacityBytes != record.CapacityBytes)
-            return $"LUN {record.Lun} of {record.Target} changed its size ({record.CapacityBytes} -> {capacityBytes} bytes)";
+        if (serial != recorded.Serial)
+            return $"LUN {recorded.Lun} of {target} changed its serial number ({Show(recorded.Serial)} -> {Show(serial)})";
+        if (capacityBytes != recorded.CapacityBytes)
+            return $"LUN {recorded.Lun} of {target} changed its size ({recorded.CapacityBytes} -> {capacityBytes} bytes)";
         return null;
     }
 

@@ -25,6 +25,12 @@ public sealed record IoStatistics(long Reads, long ReadBytes, long Writes, long 
     public static IoStatistics From(IoCounters c) => new(c.ReadCount, c.ReadByteCount, c.WriteCount, c.WriteByteCount, c.FlushCount, c.ErrorCount);
 }
 
+/// <summary>One exposed LUN of a session: its device, size and (for a session the daemon holds) its I/O.</summary>
+public sealed record LunDetails(int Lun, string Device, long CapacityBytes)
+{
+    public IoStatistics? Io { get; init; }
+}
+
 /// <summary>
 /// One session as `session -P N` and `session --json` show it. The record's fields are always there; the
 /// live ones (connection state, recoveries, parameters, I/O) only for sessions the daemon holds, which it
@@ -42,6 +48,11 @@ public sealed record SessionDetails
     public required string Device { get; init; }
     public required long CapacityBytes { get; init; }
     public required int Pid { get; init; }
+    /// <summary>
+    /// Every LUN the session exposes, the first one first (<see cref="Lun"/>, <see cref="Device"/>,
+    /// <see cref="CapacityBytes"/> and <see cref="Io"/> are the first one's); null from a daemon that predates it.
+    /// </summary>
+    public IReadOnlyList<LunDetails>? Luns { get; init; }
     /// <summary>LOGGED IN, or REOPEN while a lost connection is being replaced (iscsiadm's words); null when unknown.</summary>
     public string? ConnectionState { get; init; }
     public int? Recoveries { get; init; }
@@ -53,6 +64,7 @@ public sealed record SessionDetails
     {
         Id = r.Id, Target = r.Target, Portal = r.Portal, GroupTag = r.GroupTag, Initiator = r.Initiator, State = r.State,
         Lun = r.Lun, Device = r.Device, CapacityBytes = r.CapacityBytes, Pid = r.Pid,
+        Luns = [.. r.Luns.Select(l => new LunDetails(l.Lun, l.Device, l.CapacityBytes))],
     };
 
     /// <summary>iscsiadm -m session -P N's layout: 1 session and connection, 2 adds the parameters, 3 the LUN and its I/O.</summary>
@@ -99,12 +111,13 @@ public sealed record SessionDetails
         }
         if (level >= 3)
         {
-            Line(2, "Attached LUN:");
-            Line(3, $"LUN: {Lun}");
-            Line(3, $"Device: {Device}");
-            Line(3, $"Size: {Cli.Format.Size(CapacityBytes)} ({CapacityBytes} bytes)");
-            if (Io is { } io)
+            foreach (var lun in Luns ?? [new LunDetails(Lun, Device, CapacityBytes) { Io = Io }])
             {
+                Line(2, "Attached LUN:");
+                Line(3, $"LUN: {lun.Lun}");
+                Line(3, $"Device: {lun.Device}");
+                Line(3, $"Size: {Cli.Format.Size(lun.CapacityBytes)} ({lun.CapacityBytes} bytes)");
+                if (lun.Io is not { } io) continue;
                 Line(3, $"Reads: {io.Reads} ({io.ReadBytes} bytes)");
                 Line(3, $"Writes: {io.Writes} ({io.WriteBytes} bytes)");
                 Line(3, $"Flushes: {io.Flushes}");

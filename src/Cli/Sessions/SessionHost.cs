@@ -5,7 +5,7 @@ using IscsiUp.Io;
 
 namespace IscsiUp.Cli.Sessions;
 
-/// <summary>What `login` should do with the LUN once logged in.</summary>
+/// <summary>What `login` should do with the LUNs once logged in.</summary>
 public sealed record ExportRequest(string? NbdListen, string? NbdUnix, string? NbdDevice)
 {
     /// <summary>For a kernel device: how long it rides out the loss of its socket (node.nbd_timeout, node.nbd_dead_timeout).</summary>
@@ -13,10 +13,12 @@ public sealed record ExportRequest(string? NbdListen, string? NbdUnix, string? N
 }
 
 /// <summary>
-/// Holds one logged-in session in this process until it is told to stop: logs in, opens the LUN, exposes
-/// it, records itself under /run/iscsi-up/sessions, and on stop flushes, stops serving and logs out.
+/// Holds one logged-in session in this process until it is told to stop: logs in, opens its disk LUNs (every
+/// one the target reports, or those in <paramref name="luns"/>), exposes them, records itself under
+/// /run/iscsi-up/sessions, and on stop flushes, stops serving and logs out. All LUNs share the one session and
+/// its recovery.
 /// </summary>
-public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, ExportRequest export, TextWriter output)
+public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyList<int>? luns, ExportRequest export, TextWriter output)
 {
     /// <summary>Set when a daemon holds this session: `logout` asks the daemon through this socket instead of signalling.</summary>
     public string? ControlSocket { get; init; }
@@ -28,8 +30,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     public SessionRecord? Record => Volatile.Read(ref _record);
 
     /// <summary>
-    /// Set when this host takes over a kernel device left by a daemon that is gone: log in again, refuse a LUN
-    /// that is not the recorded one, then hand the device a new socket. The session keeps the record's id.
+    /// Set when this host takes over the kernel devices left by a daemon that is gone: log in again, refuse a LUN
+    /// that is not the recorded one, then hand each device a new socket. The session keeps the record's id.
     /// </summary>
     public SessionRecord? Adopting { get; init; }
 
@@ -64,10 +66,11 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         if (Record is not { } record || _live is not var (session, exposure)) return null;
         return SessionDetails.From(record) with
         {
+            Io = IoStatistics.From(exposure.Counters(record.Lun)),
+            Luns = [.. record.Luns.Select(l => new LunDetails(l.Lun, l.Device, l.CapacityBytes) { Io = IoStatistics.From(exposure.Counters(l.Lun)) })],
             ConnectionState = _recovering ? "REOPEN" : "LOGGED IN",
             Recoveries = session.Reconnects,
             Parameters = NegotiatedParameters.From(session.Current.Parameters),
-            Io = IoStatistics.From(exposure.Counters),
             Timeouts = new SessionTimers((int)Recovery.ReplacementTimeout.TotalSeconds, (int)Recovery.NopInterval.TotalSeconds,
                 (int)Recovery.NopTimeout.TotalSeconds, (int)options.Timeout.TotalSeconds, (int)Recovery.CommandTimeout.TotalSeconds,
                 (int)Recovery.AbortTimeout.TotalSeconds, (int)Recovery.LuResetTimeout.TotalSeconds),
@@ -90,34 +93,46 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
         try
         {
             var parameters = session.Current.Parameters;
-            var disk = await OpenLunAsync(session, Adopting?.Lun ?? lun, stop).ConfigureAwait(false);
-            if (Adopting is { } left && SessionAdoption.IdentityProblem(left, disk.SerialNumber, disk.CapacityBytes) is { } changed)
-                throw new AdoptionRefusedException($"{changed}: refusing to reconnect {left.Device} to a different disk");
-            session.ValidateReconnect = (candidate, token) => CheckSameLunAsync(candidate, disk, token);
-            output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
-                             $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
-            string device = await exposure.StartAsync(disk, $"lun{disk.Lun}", stop, Adopting is { } orphan ? SessionAdoption.KernelIndex(orphan.Device) : null)
-                .ConfigureAwait(false);
-            if (device.Length > 0) output.WriteLine($"Device: {device}");
+            var disks = await OpenLunsAsync(session, Adopting?.Luns.Select(l => l.Lun).ToArray() ?? luns, stop).ConfigureAwait(false);
+            if (Adopting is { } left)
+                foreach (var (recorded, disk) in left.Luns.Zip(disks))
+                    if (SessionAdoption.IdentityProblem(left.Target, recorded, disk.SerialNumber, disk.CapacityBytes) is { } changed)
+                        throw new AdoptionRefusedException($"{changed}: refusing to reconnect {recorded.Device} to a different disk");
+            if (Adopting is null && disks.Count > 1 && export.NbdDevice is { } named && named != "auto")
+                throw new UserError($"--nbd-device {named} is one device, but {options.TargetName} has disk LUNs {string.Join(", ", disks.Select(d => d.Lun))}: " +
+                                    "choose one with --lun, or let --nbd-device auto give each its own");
+            session.ValidateReconnect = (candidate, token) => CheckSameLunsAsync(candidate, disks, token);
+            foreach (var disk in disks)
+                output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
+                                 $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
+            var reattach = Adopting?.Luns.Where(l => SessionAdoption.KernelIndex(l.Device) is not null)
+                .ToDictionary(l => l.Lun, l => SessionAdoption.KernelIndex(l.Device)!.Value);
+            var devices = await exposure.StartAsync(disks, stop, reattach).ConfigureAwait(false);
+            foreach (var (disk, device) in disks.Zip(devices))
+                if (device.Length > 0) output.WriteLine(disks.Count == 1 ? $"Device: {device}" : $"Device: {device} (LUN {disk.Lun})");
             if (export.NbdDevice is not null && !IoFlusher.IsSet)
                 output.WriteLine("iscsi-up: warning: PR_SET_IO_FLUSHER is not set (kernel before 5.6 or no CAP_SYS_RESOURCE): heavy writeback under memory pressure could stall");
-            // Said only now that the LUN is usable: a missing LUN or a failed attach is not a successful login.
+            // Said only now that the LUNs are usable: a missing LUN or a failed attach is not a successful login.
             output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{parameters.TargetPortalGroupTag ?? 1}] successful.");
+            var exposed = disks.Zip(devices, (disk, device) => new LunRecord(disk.Lun, device.Length > 0 ? device : "-", disk.CapacityBytes)
+            {
+                Serial = disk.SerialNumber,
+                Identifier = disk.Identifier?.ToString(),
+            }).ToArray();
             lock (RecordGate) // one daemon logs in several sessions at once: each must get its own id
             {
                 _record = new SessionRecord(Adopting?.Id ?? SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
-                    parameters.TargetPortalGroupTag ?? 1, disk.Lun, options.InitiatorName, device.Length > 0 ? device : "-", disk.CapacityBytes,
+                    parameters.TargetPortalGroupTag ?? 1, exposed[0].Lun, options.InitiatorName, exposed[0].Device, exposed[0].CapacityBytes,
                     SessionRecord.LoggedIn, ControlSocket)
                 {
-                    Serial = disk.SerialNumber,
-                    Identifier = disk.Identifier?.ToString(),
                     NbdTimeout = export.NbdTimeouts.RequestSeconds,
                     NbdDeadTimeout = export.NbdTimeouts.DeadConnectionSeconds,
-                };
+                }.WithLuns(exposed);
                 _record.Save();
             }
-            // udev saw the device before this record existed: let it look again and make the by-path and by-id links.
-            if (device.Length > 0) UdevNames.Announce(device);
+            // udev saw the devices before this record existed: let it look again and make the by-path and by-id links.
+            foreach (string device in devices)
+                if (device.Length > 0) UdevNames.Announce(device);
             session.RecoveringChanged += recovering =>
             {
                 _recovering = recovering;
@@ -135,22 +150,23 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
                 StopProblem = $"the session had already failed: {failed.Task.Result.Message}";
                 return ExitCodes.Transport;
             }
-            // A device in use is drained and left for the next daemon, one nobody uses is detached. Either waits for the
+            // A device in use is drained and left for the next daemon, one nobody uses is detached (LUN by LUN). Either waits for the
             // requests in flight; a target that leaves them unanswered must not hold up the stop (command timeouts and
             // re-issues could take minutes): past the budget the connection is closed, and what was pending fails
             // with an I/O error.
             async Task<bool> HandOverOrDetachAsync()
             {
-                bool handedOver = HandOverOnStop && await exposure.HandOverIfInUseAsync().ConfigureAwait(false);
-                if (handedOver)
+                var handedOver = HandOverOnStop ? await exposure.HandOverIfInUseAsync().ConfigureAwait(false) : [];
+                if (handedOver.Count > 0)
                 {
-                    // Left for the next daemon: the record stays (HANDOVER) so that daemon finds the device.
-                    UpdateState(SessionRecord.HandOver, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
-                    output.WriteLine($"iscsi-up: {_record!.Device} ({options.TargetName} at {portal}) is in use: left for the next daemon, " +
-                                     $"its I/O waits up to {export.NbdTimeouts.DeadConnectionSeconds} s for it (nbd dead-connection timeout)");
+                    // Left for the next daemon: the record stays (HANDOVER), naming only the devices left, so that daemon finds them.
+                    UpdateState(SessionRecord.HandOver, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), handedOver);
+                    foreach (var left in _record!.Luns)
+                        output.WriteLine($"iscsi-up: {left.Device} ({options.TargetName} at {portal}{(disks.Count > 1 ? $", LUN {left.Lun}" : "")}) is in use: " +
+                                         $"left for the next daemon, its I/O waits up to {export.NbdTimeouts.DeadConnectionSeconds} s for it (nbd dead-connection timeout)");
                 }
                 await exposure.StopAsync().ConfigureAwait(false);
-                return handedOver;
+                return handedOver.Count > 0;
             }
             var detaching = HandOverOrDetachAsync();
             if (await Task.WhenAny(detaching, Task.Delay(StopBudget)).ConfigureAwait(false) != detaching)
@@ -167,8 +183,14 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             // target. What is left is its cache flush and the logout, which must not hold up a shutdown for the whole
             // replacement timeout when the target has gone away first.
             using var budget = new CancellationTokenSource(StopBudget);
-            try { await disk.SynchronizeCacheAsync(budget.Token).ConfigureAwait(false); }
-            catch (IOException e) { Console.Error.WriteLine($"iscsi-up: warning: {e.Message}"); }
+            try
+            {
+                foreach (var disk in disks)
+                {
+                    try { await disk.SynchronizeCacheAsync(budget.Token).ConfigureAwait(false); }
+                    catch (IOException e) { Console.Error.WriteLine($"iscsi-up: warning: {e.Message}"); }
+                }
+            }
             catch (OperationCanceledException)
             {
                 Console.Error.WriteLine($"iscsi-up: warning: {options.TargetName} at {portal} did not answer within {StopBudget.TotalSeconds:0} s: " +
@@ -193,19 +215,21 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
             _live = null;
             // Stopped between reattaching a device and recording it (a takeover cut short): the device is in use
             // and its old record still names it, so leave it for the next daemon rather than detach it.
-            if (!leftWaiting && HandOverOnStop && await exposure.HandOverIfInUseAsync().ConfigureAwait(false)) leftWaiting = true;
+            if (!leftWaiting && HandOverOnStop && (await exposure.HandOverIfInUseAsync().ConfigureAwait(false)).Count > 0) leftWaiting = true;
             if (!leftWaiting) lock (RecordGate) _record?.Delete();
             await session.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    private void UpdateState(string state, long leftAt = 0)
+    /// <summary>Records a new state; <paramref name="onlyLuns"/> narrows the record to the LUNs whose devices are left waiting.</summary>
+    private void UpdateState(string state, long leftAt = 0, IReadOnlyList<int>? onlyLuns = null)
     {
         lock (RecordGate)
         {
             if (_record is null || _record.State == state || !File.Exists(_record.FilePath)) return;
             if (_record.State == SessionRecord.HandOver) return; // left for the next daemon: a late recovery event must not hide that
-            _record = _record with { State = state, LeftAt = leftAt };
+            var kept = onlyLuns is null ? _record : _record.WithLuns([.. _record.Luns.Where(l => onlyLuns.Contains(l.Lun))]);
+            _record = kept with { State = state, LeftAt = leftAt };
             _record.Save();
         }
     }
@@ -213,36 +237,55 @@ public sealed class SessionHost(Portal portal, LoginOptions options, int? lun, E
     /// <summary>A successor daemon found a different LUN behind a device it was to reattach.</summary>
     public sealed class AdoptionRefusedException(string message) : Exception(message);
 
-    /// <summary>After a reconnect, make sure the target still offers the same LUN (libiscsi does the same).</summary>
-    private static async Task CheckSameLunAsync(IScsiSession candidate, ScsiDisk original, CancellationToken ct)
+    /// <summary>After a reconnect, make sure the target still offers the same LUNs (libiscsi does the same).</summary>
+    private static async Task CheckSameLunsAsync(IScsiSession candidate, IReadOnlyList<ScsiDisk> originals, CancellationToken ct)
     {
-        var again = await ScsiDisk.OpenAsync(candidate, original.Lun, ct).ConfigureAwait(false);
-        if (again.SerialNumber != original.SerialNumber || again.CapacityBytes != original.CapacityBytes)
-            throw new InvalidOperationException($"LUN {original.Lun} changed (serial {original.SerialNumber} -> {again.SerialNumber}, " +
-                                                $"{original.CapacityBytes} -> {again.CapacityBytes} bytes); refusing to write to a different disk");
+        foreach (var original in originals)
+        {
+            var again = await ScsiDisk.OpenAsync(candidate, original.Lun, ct).ConfigureAwait(false);
+            if (again.SerialNumber != original.SerialNumber || again.CapacityBytes != original.CapacityBytes)
+                throw new InvalidOperationException($"LUN {original.Lun} changed (serial {original.SerialNumber} -> {again.SerialNumber}, " +
+                                                    $"{original.CapacityBytes} -> {again.CapacityBytes} bytes); refusing to write to a different disk");
+        }
     }
 
-    /// <summary>The requested LUN, or the first direct-access LUN the target reports.</summary>
-    private static async Task<ScsiDisk> OpenLunAsync(IScsiSession session, int? lun, CancellationToken ct)
+    /// <summary>
+    /// The requested LUNs, each of which must be a disk; without a request, every direct-access LUN the target
+    /// reports (a controller or enclosure LUN is skipped with a line saying so).
+    /// </summary>
+    private async Task<IReadOnlyList<ScsiDisk>> OpenLunsAsync(IScsiSession session, IReadOnlyList<int>? wanted, CancellationToken ct)
     {
-        var luns = await ScsiDisk.ReportLunsAsync(session, ct).ConfigureAwait(false);
-        if (lun is { } wanted)
+        var reported = await ScsiDisk.ReportLunsAsync(session, ct).ConfigureAwait(false);
+        string reportedText = reported.Count == 0 ? "none" : string.Join(", ", reported);
+        var disks = new List<ScsiDisk>();
+        if (wanted is { Count: > 0 })
         {
-            if (!luns.Contains(wanted))
-                throw new UserError($"target {session.TargetName} has no LUN {wanted} for this initiator (it reports: {(luns.Count == 0 ? "none" : string.Join(", ", luns))})");
-            // A controller or tape LUN would fail later with an obscure SCSI error: say what it is instead.
-            var inquiry = await ScsiDisk.ProbeAsync(session, wanted, ct).ConfigureAwait(false);
-            if (inquiry is not { PeripheralQualifier: 0, DeviceType: InquiryData.DirectAccessBlockDevice })
-                throw new UserError($"LUN {wanted} of target {session.TargetName} is not a disk ({(inquiry.PeripheralQualifier == 0 ? $"SCSI device type: {inquiry.DeviceTypeName}" : "no device connected")}); " +
-                                    $"choose a disk LUN with --lun (the target reports LUNs {string.Join(", ", luns)})");
-            return await ScsiDisk.OpenAsync(session, wanted, ct).ConfigureAwait(false);
+            foreach (int lun in wanted.Distinct())
+            {
+                if (!reported.Contains(lun))
+                    throw new UserError($"target {session.TargetName} has no LUN {lun} for this initiator (it reports: {reportedText})");
+                // A controller or tape LUN would fail later with an obscure SCSI error: say what it is instead.
+                var inquiry = await ScsiDisk.ProbeAsync(session, lun, ct).ConfigureAwait(false);
+                if (!IsDisk(inquiry))
+                    throw new UserError($"LUN {lun} of target {session.TargetName} is not a disk ({NotDiskReason(inquiry)}); " +
+                                        $"choose a disk LUN with --lun (the target reports LUNs {reportedText})");
+                disks.Add(await ScsiDisk.OpenAsync(session, lun, ct).ConfigureAwait(false));
+            }
+            return disks;
         }
-        foreach (int candidate in luns)
+        foreach (int candidate in reported)
         {
             var inquiry = await ScsiDisk.ProbeAsync(session, candidate, ct).ConfigureAwait(false);
-            if (inquiry is { PeripheralQualifier: 0, DeviceType: InquiryData.DirectAccessBlockDevice })
-                return await ScsiDisk.OpenAsync(session, candidate, ct).ConfigureAwait(false);
+            if (IsDisk(inquiry)) disks.Add(await ScsiDisk.OpenAsync(session, candidate, ct).ConfigureAwait(false));
+            else output.WriteLine($"Skipping LUN {candidate}: not a disk ({NotDiskReason(inquiry)})");
         }
-        throw new UserError($"target {session.TargetName} exposes no disk LUN to this initiator (LUNs: {(luns.Count == 0 ? "none" : string.Join(", ", luns))})", ExitCodes.NoObjectsFound);
+        if (disks.Count == 0)
+            throw new UserError($"target {session.TargetName} exposes no disk LUN to this initiator (LUNs: {reportedText})", ExitCodes.NoObjectsFound);
+        return disks;
     }
+
+    private static bool IsDisk(InquiryData inquiry) => inquiry is { PeripheralQualifier: 0, DeviceType: InquiryData.DirectAccessBlockDevice };
+
+    private static string NotDiskReason(InquiryData inquiry) =>
+        inquiry.PeripheralQualifier == 0 ? $"SCSI device type: {inquiry.DeviceTypeName}" : "no device connected";
 }

@@ -8,7 +8,9 @@ namespace IscsiUp.Cli.Sessions;
 /// A running session as the process holding it describes it in /run/iscsi-up/sessions/ID.session
 /// (key=value lines), so `session` can list it and `logout` can find the process to stop. A record whose process
 /// is gone but whose kernel device still waits for a successor (<see cref="SessionAdoption"/>) is kept: the next
-/// daemon adopts that device.
+/// daemon adopts that device. The first LUN's fields are the record's own (<see cref="Lun"/>, <see cref="Device"/>, ...,
+/// as a record of one LUN has always had them); a session exposing several LUNs keeps the others in
+/// <see cref="OtherLuns"/> (lines lunN.device=, lunN.capacity=, ...), which an older record simply lacks.
 /// </summary>
 public sealed record SessionRecord(int Id, int Pid, string Target, string Portal, int GroupTag, int Lun, string Initiator, string Device, long CapacityBytes, string State, string? Control = null)
 {
@@ -29,6 +31,18 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
     public int NbdDeadTimeout { get; init; } = KernelNbdTimeouts.DefaultDeadConnectionSeconds;
     /// <summary>When the device was left waiting (Unix seconds; 0: not left), so `session` and the successor know how long it waits.</summary>
     public long LeftAt { get; init; }
+    /// <summary>The LUNs after the first one that this session exposes (none in a single-LUN session).</summary>
+    public IReadOnlyList<LunRecord> OtherLuns { get; init; } = [];
+
+    /// <summary>Every LUN this session exposes, the first one first.</summary>
+    public IReadOnlyList<LunRecord> Luns => [new LunRecord(Lun, Device, CapacityBytes) { Serial = Serial, Identifier = Identifier }, .. OtherLuns];
+
+    /// <summary>This record exposing <paramref name="luns"/> (at least one) instead of its own.</summary>
+    public SessionRecord WithLuns(IReadOnlyList<LunRecord> luns) => this with
+    {
+        Lun = luns[0].Lun, Device = luns[0].Device, CapacityBytes = luns[0].CapacityBytes,
+        Serial = luns[0].Serial, Identifier = luns[0].Identifier, OtherLuns = [.. luns.Skip(1)],
+    };
 
     /// <summary>True when the process that held the session is gone (the device waits for a successor).</summary>
     public bool Waiting => State is HandOver or Orphaned;
@@ -55,9 +69,16 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
             .Append("identifier=").Append(Identifier ?? "").Append('\n')
             .Append("nbd_timeout=").Append(NbdTimeout).Append('\n')
             .Append("nbd_dead_timeout=").Append(NbdDeadTimeout).Append('\n')
-            .Append("left_at=").Append(LeftAt).Append('\n')
-            .ToString();
-        SafeFiles.AtomicFile.Write(FilePath, text);
+            .Append("left_at=").Append(LeftAt).Append('\n');
+        if (OtherLuns.Count > 0) text.Append("other_luns=").AppendJoin(',', OtherLuns.Select(l => l.Lun)).Append('\n');
+        foreach (var other in OtherLuns)
+        {
+            text.Append("lun").Append(other.Lun).Append(".device=").Append(other.Device).Append('\n')
+                .Append("lun").Append(other.Lun).Append(".capacity=").Append(other.CapacityBytes).Append('\n')
+                .Append("lun").Append(other.Lun).Append(".serial=").Append(other.Serial ?? "").Append('\n')
+                .Append("lun").Append(other.Lun).Append(".identifier=").Append(other.Identifier ?? "").Append('\n');
+        }
+        SafeFiles.AtomicFile.Write(FilePath, text.ToString());
     }
 
     public void Delete()
@@ -84,6 +105,14 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
                 NbdTimeout = Optional("nbd_timeout") is { } timeout ? int.Parse(timeout, CultureInfo.InvariantCulture) : KernelNbdTimeouts.DefaultRequestSeconds,
                 NbdDeadTimeout = Optional("nbd_dead_timeout") is { } dead ? int.Parse(dead, CultureInfo.InvariantCulture) : KernelNbdTimeouts.DefaultDeadConnectionSeconds,
                 LeftAt = Optional("left_at") is { } left ? long.Parse(left, CultureInfo.InvariantCulture) : 0,
+                OtherLuns = Optional("other_luns") is { } others
+                    ? [.. others.Split(',').Select(text => int.Parse(text, CultureInfo.InvariantCulture)).Select(lun => new LunRecord(lun,
+                        values[$"lun{lun}.device"], long.Parse(values[$"lun{lun}.capacity"], CultureInfo.InvariantCulture))
+                        {
+                            Serial = Optional($"lun{lun}.serial"),
+                            Identifier = Optional($"lun{lun}.identifier"),
+                        })]
+                    : [],
             };
         }
         catch (Exception e) when (e is IOException or FormatException or KeyNotFoundException or OverflowException)

@@ -12,18 +12,21 @@ namespace IscsiUp.Cli.Sessions;
 /// </summary>
 public static class UdevNames
 {
-    /// <summary>The udev properties of the session's device: KEY=value lines for IMPORT{program}.</summary>
-    public static IReadOnlyList<string> Properties(SessionRecord record)
+    /// <summary>
+    /// The udev properties of the device of <paramref name="lun"/>, one of the session's LUNs: KEY=value lines for
+    /// IMPORT{program}. Each LUN's device has its own LUN number in by-path and its own VPD 0x83 name.
+    /// </summary>
+    public static IReadOnlyList<string> Properties(SessionRecord record, LunRecord lun)
     {
         var lines = new List<string>
         {
             $"ISCSI_UP_SESSION={record.Id}",
             $"ISCSI_UP_TARGET={record.Target}",
-            $"ISCSI_UP_LUN={record.Lun}",
+            $"ISCSI_UP_LUN={lun.Lun}",
             // path_id writes the portal address without IPv6's brackets: ip-::1:3260-iscsi-...
-            $"ID_PATH=ip-{record.Portal.Replace("[", "").Replace("]", "")}-iscsi-{record.Target}-lun-{record.Lun}",
+            $"ID_PATH=ip-{record.Portal.Replace("[", "").Replace("]", "")}-iscsi-{record.Target}-lun-{lun.Lun}",
         };
-        if (LunIdentifier.FromString(record.Identifier) is { } id)
+        if (LunIdentifier.FromString(lun.Identifier) is { } id)
         {
             lines.Add($"ID_SERIAL={id.ScsiSerial}");
             lines.Add($"ID_SERIAL_SHORT={id.Hex}");
@@ -38,17 +41,20 @@ public static class UdevNames
     }
 
     /// <summary>
-    /// The session record of kernel device <paramref name="name"/> (nbd0, or a partition of it such as nbd0p1),
-    /// when the device is connected to the LUN the record names; null for anyone else's nbd device.
+    /// The session record of kernel device <paramref name="name"/> (nbd0, or a partition of it such as nbd0p1) and
+    /// the record's LUN on that device, when the device is connected to that LUN; null for anyone else's nbd device.
     /// </summary>
-    public static SessionRecord? RecordOf(string name, Nbd.Kernel.KernelNbdSysfs sysfs)
+    public static (SessionRecord Session, LunRecord Lun)? RecordOf(string name, Nbd.Kernel.KernelNbdSysfs sysfs)
     {
         if (name.Length < 4) return null;
         int p = name.IndexOf('p', 3);
         string disk = p > 0 ? name[..p] : name;
         if (!disk.StartsWith("nbd", StringComparison.Ordinal) || !int.TryParse(disk.AsSpan(3), out int index)) return null;
-        var record = SessionRecord.LoadAll(sysfs).FirstOrDefault(r => r.Device == $"/dev/{disk}");
-        return record is not null && sysfs.Backend(index) == SessionAdoption.BackendId(record.Target, record.Lun) ? record : null;
+        foreach (var record in SessionRecord.LoadAll(sysfs))
+            foreach (var lun in record.Luns)
+                if (lun.Device == $"/dev/{disk}")
+                    return sysfs.Backend(index) == SessionAdoption.BackendId(record.Target, lun.Lun) ? (record, lun) : null;
+        return null;
     }
 
     /// <summary>Asks udev to look at the device and its partitions again (a "change" uevent), now that the record exists.</summary>

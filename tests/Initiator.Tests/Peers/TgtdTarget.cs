@@ -21,6 +21,9 @@ public sealed record TgtdOptions
     /// <summary>Size of the file behind LUN 1.</summary>
     public long Size { get; init; } = 64L * 1024 * 1024;
 
+    /// <summary>Disk LUNs after LUN 1 (LUN 2, 3, ...), each backed by a file of its own of the given size.</summary>
+    public IReadOnlyList<long> MoreLunSizes { get; init; } = [];
+
     /// <summary>Incoming CHAP account: the initiator must authenticate with it.</summary>
     public (string User, string Password)? Chap { get; init; }
 
@@ -33,7 +36,7 @@ public sealed record TgtdOptions
 
 /// <summary>
 /// A real tgtd (Linux SCSI target framework) on 127.0.0.1 with a free port and its own control port, exporting
-/// target tid 1 with LUN 1 backed by a sparse temporary file. Every wait is bounded; disposing kills tgtd
+/// target tid 1 with LUN 1 (and any <see cref="TgtdOptions.MoreLunSizes"/>) backed by sparse temporary files. Every wait is bounded; disposing kills tgtd
 /// (SIGTERM, then SIGKILL) and deletes the files it used.
 /// </summary>
 public sealed class TgtdTarget : IAsyncDisposable
@@ -67,6 +70,9 @@ public sealed class TgtdTarget : IAsyncDisposable
     public int Port { get; }
     public int ControlPort { get; }
     public string BackingFile { get; }
+
+    /// <summary>The file behind disk LUN <paramref name="lun"/> (1, or one of the <see cref="TgtdOptions.MoreLunSizes"/>).</summary>
+    public string BackingFileOf(int lun) => lun == 1 ? BackingFile : Path.Combine(_directory, $"lun{lun}.img");
     public Portal Portal => new("127.0.0.1", Port);
     public bool HasExited => _process.HasExited;
 
@@ -94,6 +100,9 @@ public sealed class TgtdTarget : IAsyncDisposable
         {
             using (var file = new FileStream(backing, FileMode.CreateNew, FileAccess.Write))
                 file.SetLength(options.Size);
+            for (int i = 0; i < options.MoreLunSizes.Count; i++)
+                using (var file = new FileStream(Path.Combine(directory, $"lun{i + 2}.img"), FileMode.CreateNew, FileAccess.Write))
+                    file.SetLength(options.MoreLunSizes[i]);
 
             var failures = new StringBuilder();
             for (int attempt = 0; attempt < Attempts; attempt++)
@@ -227,6 +236,8 @@ public sealed class TgtdTarget : IAsyncDisposable
         var o = Options;
         await AdminAsync(ct, "--op", "new", "--mode", "target", "--tid", "1", "-T", o.TargetName);
         await AdminAsync(ct, "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", BackingFile);
+        for (int lun = 2; lun < 2 + o.MoreLunSizes.Count; lun++)
+            await AdminAsync(ct, "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", Num(lun), "-b", BackingFileOf(lun));
         // tgtd's ACL: initiator names (--initiator-name) or addresses (-I). A name alone admits that initiator from
         // any address; adding "-I ALL" beside it would admit every initiator.
         if (o.AllowedInitiator is { } initiator)
