@@ -3,15 +3,18 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 using IscsiUp.TestTarget.Cli;
+using IscsiUp.TestTarget.Control;
 using IscsiUp.TestTarget.Storage;
 using IscsiUp.TestTarget.Target;
 
 namespace IscsiUp.TestTarget;
 
 /// <summary>
-/// iscsi-test-target: serves an in-memory (or file-backed) RAID-5 array as LUN 0 of one iSCSI target until
-/// SIGTERM or Ctrl-C. Prints one "listening on ..." line on stdout when ready; the target's log goes to stderr.
-/// Exit codes: 0 after a clean stop, 1 when the target cannot run (port in use, disk files), 2 for bad arguments.
+/// iscsi-test-target: serves an in-memory (or file-backed) RAID-5 array as LUN 0 of one iSCSI target, optionally
+/// more plain LUNs and more portals, until SIGTERM or Ctrl-C. Prints one "listening on ..." line on stdout when
+/// ready; the target's log goes to stderr. "iscsi-test-target control SOCKET COMMAND" changes the LUNs of a running
+/// target started with --control SOCKET. Exit codes: 0 after a clean stop, 1 when the target cannot run (port in
+/// use, disk files) or a control command failed, 2 for bad arguments.
 /// </summary>
 public static class Program
 {
@@ -20,7 +23,11 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
-        var portal = new Option<string>("--portal") { Description = "HOST:PORT to listen on (port 0 picks a free port)", DefaultValueFactory = _ => "0.0.0.0:3260" };
+        var portal = new Option<string[]>("--portal")
+        {
+            Description = "HOST:PORT to listen on (port 0 picks a free port); repeat for more portals, all in portal group 1",
+            DefaultValueFactory = _ => ["0.0.0.0:3260"],
+        };
         var target = new Option<string>("--target") { Description = "the target's IQN", Required = true };
         var acl = new Option<string[]>("--acl") { Description = "initiator IQN allowed to log in (repeat for more; none allows every initiator)" };
         var raid = new Option<string>("--raid5") { Description = "RAID-5 member disks as ACTIVE+SPARES", DefaultValueFactory = _ => "3+1" };
@@ -31,18 +38,22 @@ public static class Program
         var chapSecretFile = new Option<string?>("--chap-secret-file") { Description = "file holding the CHAP secret" };
         var mutualUser = new Option<string?>("--mutual-chap-user") { Description = "name the target answers mutual CHAP with" };
         var mutualSecretFile = new Option<string?>("--mutual-chap-secret-file") { Description = "file holding the target's mutual CHAP secret" };
+        var luns = new Option<int>("--luns") { Description = "LUNs to serve: LUN 0 is the RAID-5 array, LUNs 1 to N-1 plain volumes of --disk-size (DIR/lunN.img with --dir)", DefaultValueFactory = _ => 1 };
+        var control = new Option<string?>("--control") { Description = "Unix socket taking LUN changes while running: add LUN SIZE, remove LUN, resize LUN SIZE, list (send them with the control command)" };
         var unitAttention = new Option<bool>("--unit-attention") { Description = "report POWER ON OR RESET once to every new session" };
         var quiet = new Option<bool>("--quiet") { Description = "do not log sessions and errors to stderr" };
 
-        var root = new RootCommand("Bundled iSCSI test target: a RAID-5 array served as LUN 0 (RFC 7143 target, SBC-3 disk).")
+        var root = new RootCommand("Bundled iSCSI test target: a RAID-5 array served as LUN 0, optionally more LUNs and portals (RFC 7143 target, SBC-3 disk). " +
+            "A change through --control raises REPORTED LUNS DATA HAS CHANGED (add, remove) or CAPACITY DATA HAS CHANGED (resize) on every session.")
         {
-            portal, target, acl, raid, diskSize, dir, alias, chapUser, chapSecretFile, mutualUser, mutualSecretFile, unitAttention, quiet,
+            portal, target, acl, raid, diskSize, luns, dir, alias, chapUser, chapSecretFile, mutualUser, mutualSecretFile, control, unitAttention, quiet,
         };
         root.SetAction((result, ct) => RunAsync(new Arguments(
             result.GetValue(portal)!, result.GetValue(target)!, result.GetValue(acl) ?? [], result.GetValue(raid)!,
-            result.GetValue(diskSize)!, result.GetValue(dir), result.GetValue(alias), result.GetValue(chapUser),
+            result.GetValue(diskSize)!, result.GetValue(luns), result.GetValue(dir), result.GetValue(alias), result.GetValue(chapUser),
             result.GetValue(chapSecretFile), result.GetValue(mutualUser), result.GetValue(mutualSecretFile),
-            result.GetValue(unitAttention), result.GetValue(quiet)), ct));
+            result.GetValue(control), result.GetValue(unitAttention), result.GetValue(quiet)), ct));
+        root.Subcommands.Add(ControlCommand());
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -65,13 +76,45 @@ public static class Program
         stopping.Cancel();
     }
 
+    /// <summary>"control SOCKET COMMAND...": sends one command to a running target and prints its answer.</summary>
+    private static Command ControlCommand()
+    {
+        var socket = new Argument<string>("SOCKET") { Description = "the target's --control socket" };
+        var words = new Argument<string[]>("COMMAND") { Description = "add LUN SIZE | remove LUN | resize LUN SIZE | list", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("control", "Change the LUNs of a running target: add LUN SIZE, remove LUN, resize LUN SIZE (grow only), list. " +
+            "Prints the target's one-line answer; exit code 1 when it starts with \"error:\".") { socket, words };
+        command.SetAction(async (result, ct) =>
+        {
+            string path = result.GetValue(socket)!;
+            string answer;
+            try
+            {
+                answer = await ControlSocket.SendAsync(path, string.Join(' ', result.GetValue(words)!), ct).ConfigureAwait(false);
+            }
+            catch (SocketException e)
+            {
+                return Error(Failure, $"cannot reach the control socket {path}: {e.Message}");
+            }
+            Console.Out.WriteLine(answer);
+            return answer.StartsWith("ok", StringComparison.Ordinal) ? 0 : Failure;
+        });
+        return command;
+    }
+
     private sealed record Arguments(
-        string Portal, string Target, string[] Acl, string Raid, string DiskSize, string? Dir, string? Alias,
-        string? ChapUser, string? ChapSecretFile, string? MutualUser, string? MutualSecretFile, bool UnitAttention, bool Quiet);
+        string[] Portals, string Target, string[] Acl, string Raid, string DiskSize, int Luns, string? Dir, string? Alias,
+        string? ChapUser, string? ChapSecretFile, string? MutualUser, string? MutualSecretFile, string? Control, bool UnitAttention, bool Quiet);
 
     private static async Task<int> RunAsync(Arguments args, CancellationToken ct)
     {
-        if (!ListenAddress.TryParse(args.Portal, out ListenAddress listen)) return Error(Usage, $"invalid --portal \"{args.Portal}\": expected HOST:PORT");
+        var listens = new List<ListenAddress>();
+        foreach (string text in args.Portals)
+        {
+            if (!ListenAddress.TryParse(text, out ListenAddress one)) return Error(Usage, $"invalid --portal \"{text}\": expected HOST:PORT");
+            listens.Add(one);
+        }
+        ListenAddress listen = listens[0];
+        if (args.Luns < 1 || args.Luns > LunInventory.MaxLun + 1) return Error(Usage, $"invalid --luns {args.Luns}: expected 1 to {LunInventory.MaxLun + 1}");
         if (!RaidShape.TryParse(args.Raid, out RaidShape shape)) return Error(Usage, $"invalid --raid5 \"{args.Raid}\": expected ACTIVE+SPARES such as 3+1 (2 to 64 active disks)");
         if (!ByteSize.TryParse(args.DiskSize, out long diskSize)) return Error(Usage, $"invalid --disk-size \"{args.DiskSize}\": expected a size such as 512M or 1G");
         if (diskSize < Raid5Array.DefaultChunkSize || diskSize % 512 != 0)
@@ -104,6 +147,18 @@ public static class Program
             return Error(Failure, $"cannot set up the RAID-5 array{(args.Dir is null ? "" : $" in {args.Dir}")}: {e.Message}");
         }
 
+        var volumes = new Dictionary<int, IBlockStorage>();
+        try
+        {
+            for (int lun = 1; lun < args.Luns; lun++) volumes[lun] = LunInventory.CreateVolume(args.Dir, lun, diskSize, fresh: false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            foreach (IBlockStorage volume in volumes.Values) volume.Dispose();
+            array.Dispose();
+            return Error(Failure, $"cannot set up the plain LUNs in {args.Dir}: {e.Message}");
+        }
+
         using (array)
         {
             if (!args.Quiet) array.Log += message => Console.Error.WriteLine($"raid5: {message}");
@@ -112,13 +167,15 @@ public static class Program
                 TargetName = args.Target,
                 Host = listen.Host,
                 Port = listen.Port,
+                AdditionalPortals = listens[1..],
                 Acl = args.Acl,
                 Chap = chap,
                 TargetAlias = args.Alias,
-                Luns = new Dictionary<int, IBlockStorage> { [0] = array },
+                Luns = new Dictionary<int, IBlockStorage>(volumes) { [0] = array },
                 ReportPowerOnUnitAttention = args.UnitAttention,
             };
             var server = new IscsiTarget(options);
+            using var inventory = new LunInventory(server, args.Dir, volumes.Values);
             await using (server.ConfigureAwait(false))
             {
                 try
@@ -128,23 +185,37 @@ public static class Program
                 catch (SocketException e)
                 {
                     string why = e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : e.Message;
-                    return Error(Failure, $"cannot listen on {listen.Host}:{listen.Port}: {why}");
+                    return Error(Failure, $"cannot listen on {server.PortalFailed ?? $"{listen.Host}:{listen.Port}"}: {why}");
                 }
                 catch (OperationCanceledException)
                 {
                     return 0;
                 }
 
+                ControlSocket? controlSocket = null;
+                try
+                {
+                    if (args.Control is not null) controlSocket = ControlSocket.Start(args.Control, inventory);
+                }
+                catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
+                {
+                    return Error(Failure, $"cannot open the control socket {args.Control}: {e.Message}");
+                }
+
                 // The target's log starts after its own "listening on" event: stdout's line below says it once.
-                if (!args.Quiet) server.Log += message => Console.Error.WriteLine(message);
-                Console.Out.WriteLine($"listening on {server.Portal} target {args.Target} LUN 0 {ByteSize.Format(array.Capacity)} RAID-5 {shape}" +
-                    (args.Dir is null ? "" : $" in {args.Dir}"));
+                if (!args.Quiet)
+                {
+                    server.Log += message => Console.Error.WriteLine(message);
+                    if (controlSocket is not null) controlSocket.Log += message => Console.Error.WriteLine(message);
+                }
+                Console.Out.WriteLine(ListeningLine(server, args, array, shape));
                 Console.Out.Flush();
                 try
                 {
                     await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) { }
+                if (controlSocket is not null) await controlSocket.DisposeAsync().ConfigureAwait(false);
                 await server.StopAsync().ConfigureAwait(false);
             }
             try
@@ -158,6 +229,16 @@ public static class Program
         }
         return 0;
     }
+
+    /// <summary>
+    /// "listening on 127.0.0.1:3260 target IQN LUN 0 32.0 MiB RAID-5 3+1": more portals are listed comma-separated,
+    /// plain LUNs and the control socket follow.
+    /// </summary>
+    private static string ListeningLine(IscsiTarget server, Arguments args, Raid5Array array, RaidShape shape) =>
+        $"listening on {string.Join(", ", server.Portals)} target {args.Target} LUN 0 {ByteSize.Format(array.Capacity)} RAID-5 {shape}" +
+        (args.Luns > 1 ? $" LUNs 1-{args.Luns - 1} {ByteSize.Format(server.Options.Luns[1].Capacity)} each" : "") +
+        (args.Dir is null ? "" : $" in {args.Dir}") +
+        (args.Control is null ? "" : $" control {args.Control}");
 
     /// <summary>A secret file's content without the trailing newline editors add.</summary>
     private static byte[] ReadSecret(string path) => Encoding.UTF8.GetBytes(File.ReadAllText(path).TrimEnd('\r', '\n'));

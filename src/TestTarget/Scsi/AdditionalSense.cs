@@ -14,6 +14,8 @@ public readonly record struct AdditionalSense(byte Code, byte Qualifier)
     public static readonly AdditionalSense LogicalUnitNotSupported = new(0x25, 0x00);
     public static readonly AdditionalSense InvalidFieldInParameterList = new(0x26, 0x00);
     public static readonly AdditionalSense PowerOnOrReset = new(0x29, 0x00);
+    public static readonly AdditionalSense CapacityDataHasChanged = new(0x2A, 0x09);
+    public static readonly AdditionalSense ReportedLunsDataHasChanged = new(0x3F, 0x0E);
     public static readonly AdditionalSense SavingParametersNotSupported = new(0x39, 0x00);
     public static readonly AdditionalSense InternalTargetFailure = new(0x44, 0x00);
     public static readonly AdditionalSense DataPhaseError = new(0x4B, 0x00);

@@ -7,10 +7,12 @@ namespace IscsiUp.TestTarget.Scsi;
 /// The logical units behind one SCSI target port: routes commands by LUN, answers REPORT LUNS itself,
 /// reports LOGICAL UNIT NOT SUPPORTED for LUNs that do not exist, and delivers a pending unit attention once
 /// (SPC-4 section 5.14: INQUIRY and REPORT LUNS pass by it, REQUEST SENSE returns it as data, anything else fails with it).
+/// Units can be added and removed while commands run: the table is an immutable snapshot replaced on each change.
 /// </summary>
 public sealed class LogicalUnitTable
 {
-    private readonly SortedDictionary<int, ILogicalUnit> _units;
+    private readonly Lock _changeLock = new();
+    private SortedDictionary<int, ILogicalUnit> _units; // never modified once published
     private readonly DeviceIdentity _missingIdentity;
 
     public LogicalUnitTable(IReadOnlyDictionary<int, ILogicalUnit> units, string targetName)
@@ -20,9 +22,36 @@ public sealed class LogicalUnitTable
         _missingIdentity = DeviceIdentity.For(targetName, -1);
     }
 
-    public IEnumerable<int> Luns => _units.Keys;
+    /// <summary>The LUNs right now, in ascending order.</summary>
+    public IReadOnlyList<int> Luns => [.. Volatile.Read(ref _units).Keys];
 
-    public ILogicalUnit? Find(int lun) => _units.GetValueOrDefault(lun);
+    public ILogicalUnit? Find(int lun) => Volatile.Read(ref _units).GetValueOrDefault(lun);
+
+    /// <summary>Adds a unit at a free LUN; false when the LUN is taken.</summary>
+    public bool TryAdd(int lun, ILogicalUnit unit)
+    {
+        lock (_changeLock)
+        {
+            if (_units.ContainsKey(lun)) return false;
+            var next = new SortedDictionary<int, ILogicalUnit>(_units) { [lun] = unit };
+            Volatile.Write(ref _units, next);
+            return true;
+        }
+    }
+
+    /// <summary>Removes a unit; commands already running on it finish, later ones find no LUN. The last unit stays.</summary>
+    public bool TryRemove(int lun, out ILogicalUnit? unit)
+    {
+        lock (_changeLock)
+        {
+            unit = null;
+            if (_units.Count == 1 || !_units.TryGetValue(lun, out unit)) return false;
+            var next = new SortedDictionary<int, ILogicalUnit>(_units);
+            next.Remove(lun);
+            Volatile.Write(ref _units, next);
+            return true;
+        }
+    }
 
     /// <summary>Data-Out bytes the command transfers (0 for an unknown LUN: the command fails without data).</summary>
     public long DataOutLength(ulong lunField, ReadOnlySpan<byte> cdb) =>
@@ -33,7 +62,12 @@ public sealed class LogicalUnitTable
         int lun = LunAddress.Decode(lunField);
         ReadOnlySpan<byte> cdb = request.Cdb.Span;
         byte opcode = cdb[0];
-        if (opcode == ScsiOpcode.ReportLuns) return ValueTask.FromResult(ReportLuns(cdb));
+        if (opcode == ScsiOpcode.ReportLuns)
+        {
+            ScsiResult report = ReportLuns(cdb);
+            if (report.Status == ScsiStatus.Good) attention?.Clear(AdditionalSense.ReportedLunsDataHasChanged);
+            return ValueTask.FromResult(report);
+        }
 
         if (Find(lun) is not { } unit) return ValueTask.FromResult(MissingUnit(cdb));
 
@@ -51,10 +85,11 @@ public sealed class LogicalUnitTable
         uint allocation = CdbFields.U32(cdb, 6);
         if (cdb[2] > 2) return CheckConditionException.InvalidField(2).ToResult(); // SELECT REPORT: 0, 1 or 2
         if (allocation < 16) return CheckConditionException.InvalidField(6).ToResult();
-        var data = new byte[8 + 8 * _units.Count];
-        BinaryPrimitives.WriteUInt32BigEndian(data, (uint)(8 * _units.Count));
+        SortedDictionary<int, ILogicalUnit> units = Volatile.Read(ref _units);
+        var data = new byte[8 + 8 * units.Count];
+        BinaryPrimitives.WriteUInt32BigEndian(data, (uint)(8 * units.Count));
         int offset = 8;
-        foreach (int lun in _units.Keys)
+        foreach (int lun in units.Keys)
         {
             BinaryPrimitives.WriteUInt64BigEndian(data.AsSpan(offset), LunAddress.Encode(lun));
             offset += 8;

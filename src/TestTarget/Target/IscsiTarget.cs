@@ -7,8 +7,9 @@ namespace IscsiUp.TestTarget.Target;
 
 /// <summary>
 /// An iSCSI target (RFC 7143, target side) serving direct-access disks over <see cref="Storage.IBlockStorage"/>.
-/// <see cref="StartAsync"/> returns once the portal listens; every accepted connection runs its own loop, so
-/// many sessions work at once and a misbehaving initiator only loses its own connection.
+/// <see cref="StartAsync"/> returns once every portal listens; every accepted connection runs its own loop, so
+/// many sessions work at once and a misbehaving initiator only loses its own connection. LUNs can be added,
+/// removed and grown while it runs; each change raises the unit attentions a real array sends to every session.
 /// </summary>
 public sealed class IscsiTarget : IAsyncDisposable
 {
@@ -16,9 +17,11 @@ public sealed class IscsiTarget : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _sessionLock = new();
     private readonly List<TargetConnection> _sessions = [];
-    private TcpListener? _listener;
-    private IPEndPoint? _endpoint;
-    private Task _acceptLoop = Task.CompletedTask;
+    private readonly Lock _lunLock = new();
+    private readonly Dictionary<int, int> _lunGenerations = []; // LUN -> units it has had, guarded by _lunLock
+    private List<TcpListener>? _listeners;
+    private IPEndPoint[] _endpoints = [];
+    private Task[] _acceptLoops = [];
     private int _nextTsih;
     private long _totalSessions;
     private long _loginFailures;
@@ -35,12 +38,18 @@ public sealed class IscsiTarget : IAsyncDisposable
         var units = new Dictionary<int, ILogicalUnit>();
         foreach (var (lun, storage) in options.Luns)
         {
-            var device = new DirectAccessDevice(storage, DeviceIdentity.For(options.TargetName, lun), options.BlockLimits);
-            int number = lun;
-            device.Log += message => Emit($"LUN {number}: {message}");
-            units[lun] = device;
+            units[lun] = NewDevice(lun, storage);
+            _lunGenerations[lun] = 1;
         }
         Units = new LogicalUnitTable(units, options.TargetName);
+    }
+
+    private DirectAccessDevice NewDevice(int lun, Storage.IBlockStorage storage)
+    {
+        _lunGenerations.TryGetValue(lun, out int generation);
+        var device = new DirectAccessDevice(storage, DeviceIdentity.For(Options.TargetName, lun, generation), Options.BlockLimits);
+        device.Log += message => Emit($"LUN {lun}: {message}");
+        return device;
     }
 
     public TargetOptions Options { get; }
@@ -51,13 +60,39 @@ public sealed class IscsiTarget : IAsyncDisposable
     /// <summary>Everything worth knowing that happens: listening, logins and refusals with reasons, dropped connections.</summary>
     public event Action<string>? Log;
 
-    /// <summary>Where the target listens (valid after <see cref="StartAsync"/>).</summary>
-    public IPEndPoint Endpoint => _endpoint ?? throw new InvalidOperationException("the target is not started");
+    /// <summary>Where the target listens, first portal (valid after <see cref="StartAsync"/>).</summary>
+    public IPEndPoint Endpoint => Endpoints[0];
+
+    /// <summary>Where the target listens, every portal in the order configured (valid after <see cref="StartAsync"/>).</summary>
+    public IReadOnlyList<IPEndPoint> Endpoints => _endpoints.Length > 0 ? _endpoints : throw new InvalidOperationException("the target is not started");
 
     public int Port => Endpoint.Port;
 
-    /// <summary>host:port of the listening portal, as a TargetAddress would carry it.</summary>
-    public string Portal => Endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{Endpoint.Address}]:{Port}" : $"{Endpoint.Address}:{Port}";
+    /// <summary>host:port of the first listening portal, as a TargetAddress would carry it.</summary>
+    public string Portal => PortalText(Endpoint);
+
+    /// <summary>host:port of every listening portal.</summary>
+    public IReadOnlyList<string> Portals => [.. Endpoints.Select(PortalText)];
+
+    private static string PortalText(IPEndPoint endpoint)
+    {
+        IPAddress address = endpoint.Address.IsIPv4MappedToIPv6 ? endpoint.Address.MapToIPv4() : endpoint.Address;
+        return address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]:{endpoint.Port}" : $"{address}:{endpoint.Port}";
+    }
+
+    /// <summary>
+    /// The portals as an initiator connected at <paramref name="local"/> can reach them: the one it used first, then the
+    /// others; a portal listening on every address (0.0.0.0, ::) is named by the address the initiator reached.
+    /// </summary>
+    internal IEnumerable<string> PortalsSeenFrom(IPEndPoint local)
+    {
+        yield return PortalText(local);
+        foreach (IPEndPoint endpoint in _endpoints)
+        {
+            bool wildcard = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any);
+            yield return PortalText(wildcard ? new IPEndPoint(local.Address, endpoint.Port) : endpoint);
+        }
+    }
 
     /// <summary>Sessions in the full-feature phase right now (discovery sessions included).</summary>
     public int ActiveSessions { get { lock (_sessionLock) return _sessions.Count; } }
@@ -79,17 +114,44 @@ public sealed class IscsiTarget : IAsyncDisposable
         get { lock (_sessionLock) return _sessions.Select(c => c.Session!).ToArray(); }
     }
 
-    /// <summary>Binds the portal and starts accepting; throws <see cref="SocketException"/> when the address is in use.</summary>
+    /// <summary>
+    /// Binds every portal and starts accepting; throws <see cref="SocketException"/> (naming nothing bound) when an
+    /// address is in use.
+    /// </summary>
     public async Task StartAsync(CancellationToken ct = default)
     {
-        if (_listener is not null) throw new InvalidOperationException("the target is already started");
-        IPAddress address = await ResolveAsync(Options.Host, ct).ConfigureAwait(false);
-        var listener = new TcpListener(address, Options.Port);
-        listener.Start(backlog: 64);
-        _listener = listener;
-        _endpoint = (IPEndPoint)listener.LocalEndpoint; // kept: a stopped listener forgets the picked port
-        Emit($"listening on {Portal} for {Options.TargetName}");
-        _acceptLoop = AcceptLoopAsync(listener, _stopping.Token);
+        if (_listeners is not null) throw new InvalidOperationException("the target is already started");
+        var listeners = new List<TcpListener>();
+        try
+        {
+            foreach (var (host, port) in PortalAddresses())
+            {
+                PortalFailed = $"{host}:{port}";
+                IPAddress address = await ResolveAsync(host, ct).ConfigureAwait(false);
+                var listener = new TcpListener(address, port);
+                listener.Start(backlog: 64);
+                listeners.Add(listener);
+            }
+        }
+        catch
+        {
+            foreach (TcpListener listener in listeners) listener.Stop();
+            throw;
+        }
+        PortalFailed = null;
+        _listeners = listeners;
+        _endpoints = [.. listeners.Select(l => (IPEndPoint)l.LocalEndpoint)]; // kept: a stopped listener forgets the picked port
+        Emit($"listening on {string.Join(", ", Portals)} for {Options.TargetName}");
+        _acceptLoops = [.. listeners.Select(l => AcceptLoopAsync(l, _stopping.Token))];
+    }
+
+    /// <summary>After <see cref="StartAsync"/> failed: the HOST:PORT it could not listen on.</summary>
+    public string? PortalFailed { get; private set; }
+
+    private IEnumerable<(string Host, int Port)> PortalAddresses()
+    {
+        yield return (Options.Host, Options.Port);
+        foreach (Cli.ListenAddress more in Options.AdditionalPortals) yield return (more.Host, more.Port);
     }
 
     private static async Task<IPAddress> ResolveAsync(string host, CancellationToken ct)
@@ -136,8 +198,8 @@ public sealed class IscsiTarget : IAsyncDisposable
     {
         if (_stopping.IsCancellationRequested) return;
         _stopping.Cancel();
-        _listener?.Stop();
-        try { await _acceptLoop.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        foreach (TcpListener listener in _listeners ?? []) listener.Stop();
+        try { await Task.WhenAll(_acceptLoops).ConfigureAwait(false); } catch (OperationCanceledException) { }
         foreach (var connection in _connections.Keys) connection.Abort("target stopping");
         try
         {
@@ -147,13 +209,61 @@ public sealed class IscsiTarget : IAsyncDisposable
         {
             Emit($"{_connections.Count} connection(s) did not close within 10 s");
         }
-        if (_listener is not null) Emit($"stopped listening on {Portal}");
+        if (_listeners is not null) Emit($"stopped listening on {string.Join(", ", Portals)}");
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);
         _stopping.Dispose();
+    }
+
+    /// <summary>
+    /// Serves <paramref name="storage"/> at a free <paramref name="lun"/> and raises REPORTED LUNS DATA HAS CHANGED on
+    /// the other LUNs of every session. A LUN used before in this run gets a new identity (serial, NAA).
+    /// </summary>
+    public bool TryAddLun(int lun, Storage.IBlockStorage storage)
+    {
+        lock (_lunLock)
+        {
+            if (Units.Find(lun) is not null || !Units.TryAdd(lun, NewDevice(lun, storage))) return false;
+            _lunGenerations[lun] = _lunGenerations.GetValueOrDefault(lun) + 1;
+        }
+        Emit($"LUN {lun} added ({storage.Capacity} bytes)");
+        RaiseOnEverySession(l => l != lun, AdditionalSense.ReportedLunsDataHasChanged);
+        return true;
+    }
+
+    /// <summary>
+    /// Stops serving <paramref name="lun"/> (later commands to it fail with LOGICAL UNIT NOT SUPPORTED) and raises
+    /// REPORTED LUNS DATA HAS CHANGED on the remaining LUNs of every session. The last LUN cannot be removed.
+    /// </summary>
+    public bool TryRemoveLun(int lun)
+    {
+        lock (_lunLock)
+        {
+            if (!Units.TryRemove(lun, out _)) return false;
+        }
+        foreach (TargetSession session in Sessions) session.Attention?.Forget(lun);
+        Emit($"LUN {lun} removed");
+        RaiseOnEverySession(_ => true, AdditionalSense.ReportedLunsDataHasChanged);
+        return true;
+    }
+
+    /// <summary>The storage behind <paramref name="lun"/> changed size: raises CAPACITY DATA HAS CHANGED on it for every session.</summary>
+    public void CapacityChanged(int lun)
+    {
+        Emit($"LUN {lun} capacity changed");
+        RaiseOnEverySession(l => l == lun, AdditionalSense.CapacityDataHasChanged);
+    }
+
+    private void RaiseOnEverySession(Func<int, bool> onLun, AdditionalSense sense)
+    {
+        IReadOnlyList<int> luns = Units.Luns;
+        foreach (TargetSession session in Sessions)
+        {
+            foreach (int lun in luns.Where(onLun)) session.Attention?.Raise(lun, sense);
+        }
     }
 
     /// <summary>A new, non-zero TSIH not used by a live session.</summary>

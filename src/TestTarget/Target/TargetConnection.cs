@@ -142,10 +142,10 @@ public sealed class TargetConnection
         }
 
         var window = new CommandWindow(outcome.FirstCmdSN, Options.CommandWindow);
-        UnitAttentionState? attention = null;
-        if (Options.ReportPowerOnUnitAttention && !outcome.IsDiscovery)
+        // Every normal session is an I_T nexus that LUN changes raise unit attentions on; power-on only when asked.
+        UnitAttentionState? attention = outcome.IsDiscovery ? null : new UnitAttentionState();
+        if (Options.ReportPowerOnUnitAttention && attention is not null)
         {
-            attention = new UnitAttentionState();
             foreach (int lun in _target.Units.Luns) attention.Raise(lun, AdditionalSense.PowerOnOrReset);
         }
         _session = new TargetSession(outcome, window, attention);
@@ -609,7 +609,8 @@ public sealed class TargetConnection
         {
             if (key == LoginKeys.SendTargets)
             {
-                reply.AddRange(SendTargetsResponder.Answer(value, _session!.IsDiscovery, Options.TargetName, [LocalPortal(), .. Options.AdvertisedPortals], Options.PortalGroupTag));
+                reply.AddRange(SendTargetsResponder.Answer(value, _session!.IsDiscovery, Options.TargetName,
+                    [.. _target.PortalsSeenFrom((IPEndPoint)_socket.LocalEndPoint!).Distinct(), .. Options.AdvertisedPortals], Options.PortalGroupTag));
                 continue;
             }
             if (KeyValues.IsSpecial(value)) continue;
@@ -621,14 +622,6 @@ public sealed class TargetConnection
                 reply.Add(key, KeyValues.Reject); // no renegotiation after login
         }
         return reply;
-    }
-
-    /// <summary>The address this connection reached us at, as a TargetAddress portal.</summary>
-    private string LocalPortal()
-    {
-        var local = (IPEndPoint)_socket.LocalEndPoint!;
-        IPAddress address = local.Address.IsIPv4MappedToIPv6 ? local.Address.MapToIPv4() : local.Address;
-        return address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]:{local.Port}" : $"{address}:{local.Port}";
     }
 
     /// <summary>Returns true when the connection is to close.</summary>

@@ -18,6 +18,12 @@ public sealed record TargetOptions
     /// <summary>TCP port; 0 lets the system pick one (read it back from <see cref="IscsiTarget.Port"/>).</summary>
     public int Port { get; init; } = 3260;
 
+    /// <summary>
+    /// More addresses to listen on, all in the one portal group (port 0 picks a free port for each). Login works on
+    /// every portal and SendTargets lists them all.
+    /// </summary>
+    public IReadOnlyList<Cli.ListenAddress> AdditionalPortals { get; init; } = [];
+
     /// <summary>Initiator names allowed to open normal sessions; empty allows every initiator.</summary>
     public IReadOnlyList<string> Acl { get; init; } = [];
 
