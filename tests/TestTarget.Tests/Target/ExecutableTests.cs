@@ -108,7 +108,68 @@ public sealed class ExecutableTests
         }
     }
 
+    [Fact]
+    public async Task SeveralLunsAndPortalsServeLibiscsiAndTheControlCommandChangesLunsWhileRunning()
+    {
+        string dir = Directory.CreateTempSubdirectory("iscsi-test-target-").FullName;
+        string control = Path.Combine(dir, "control.sock");
+        string iscsiLs = ProcessRunner.Require("iscsi-ls", "libiscsi-bin");
+        string readCapacity = ProcessRunner.Require("iscsi-readcapacity16", "libiscsi-bin");
+        int first = FreePort(), second = FreePort();
+        using Process target = Start("--portal", $"127.0.0.1:{first}", "--portal", $"127.0.0.1:{second}", "--target", TestTargets.TargetName,
+            "--raid5", "3+0", "--disk-size", "1M", "--luns", "3", "--dir", dir, "--control", control, "--quiet");
+        Task<ProcessResult> Control(params string[] words) => ProcessRunner.RunAsync(Dotnet(), [TargetDll(), "control", control, .. words], Timeout);
+        Task<ProcessResult> List(int port) => ProcessRunner.RunAsync(iscsiLs, ["-i", TestTargets.InitiatorName, "-s", $"iscsi://127.0.0.1:{port}"], Timeout);
+        using var cts = new CancellationTokenSource(Timeout);
+        try
+        {
+            string? line = await target.StandardOutput.ReadLineAsync(cts.Token);
+            Assert.Equal($"listening on 127.0.0.1:{first}, 127.0.0.1:{second} target {TestTargets.TargetName} LUN 0 2.0 MiB RAID-5 3+0 " +
+                $"LUNs 1-2 1.0 MiB each in {dir} control {control}", line);
+
+            // Either portal answers, and SendTargets names both in portal group 1 with every LUN behind each.
+            ProcessResult listed = await List(second);
+            Assert.True(listed.ExitCode == 0, listed.Output);
+            Assert.Contains($"Target:{TestTargets.TargetName} Portal:127.0.0.1:{first},1", listed.Stdout);
+            Assert.Contains($"Target:{TestTargets.TargetName} Portal:127.0.0.1:{second},1", listed.Stdout);
+            Assert.Equal(2, listed.Stdout.Split("Lun:2 ").Length - 1);
+
+            ProcessResult added = await Control("add", "3", "2M");
+            ProcessResult grown = await Control("resize", "1", "3M");
+            ProcessResult removed = await Control("remove", "2");
+            ProcessResult missing = await Control("remove", "2");
+            ProcessResult raid = await Control("resize", "0", "8M");
+
+            Assert.Equal((0, "ok LUN 3 added, 2.0 MiB\n"), (added.ExitCode, added.Stdout));
+            Assert.Equal((0, "ok LUN 1 resized to 3.0 MiB\n"), (grown.ExitCode, grown.Stdout));
+            Assert.Equal((0, "ok LUN 2 removed\n"), (removed.ExitCode, removed.Stdout));
+            Assert.Equal((1, "error: there is no LUN 2\n"), (missing.ExitCode, missing.Stdout));
+            Assert.Equal(1, raid.ExitCode);
+            Assert.Equal("error: LUN 0 is a RAID-5 array, which cannot grow; resize works on plain LUNs\n", raid.Stdout);
+            listed = await List(first);
+            Assert.Contains("Lun:3 ", listed.Stdout);
+            Assert.DoesNotContain("Lun:2 ", listed.Stdout);
+            ProcessResult capacity = await ProcessRunner.RunAsync(readCapacity, ["-i", TestTargets.InitiatorName, $"iscsi://127.0.0.1:{first}/{TestTargets.TargetName}/1"], Timeout);
+            Assert.Contains($"Total size:{3 << 20}", capacity.Stdout);
+            Assert.Equal(3L << 20, new FileInfo(Path.Combine(dir, "lun1.img")).Length);
+
+            await ProcessRunner.RunAsync("kill", ["-TERM", target.Id.ToString()], Timeout);
+            await target.WaitForExitAsync(cts.Token);
+            Assert.Equal(0, target.ExitCode);
+            Assert.False(File.Exists(control), "the control socket should go away with the target");
+            ProcessResult gone = await Control("list");
+            Assert.Equal(1, gone.ExitCode);
+            Assert.StartsWith($"iscsi-test-target: cannot reach the control socket {control}: ", gone.Stderr);
+        }
+        finally
+        {
+            if (!target.HasExited) target.Kill(entireProcessTree: true);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Theory]
+    [InlineData("--luns", "0")]
     [InlineData("--disk-size", "lots")]
     [InlineData("--disk-size", "1K")]
     [InlineData("--raid5", "1+0")]

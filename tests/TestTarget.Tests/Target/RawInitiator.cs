@@ -216,12 +216,12 @@ internal sealed class RawInitiator : IAsyncDisposable
     /// more as unsolicited Data-Out, and the rest whenever the target sends an R2T (in PDUs of at most the target's
     /// MaxRecvDataSegmentLength).
     /// </summary>
-    public async Task<ScsiOutcome> WriteAsync(byte[] cdb, byte[] data, int immediateBytes, int unsolicitedBytes = 0, uint? expectedLength = null)
+    public async Task<ScsiOutcome> WriteAsync(byte[] cdb, byte[] data, int immediateBytes, int unsolicitedBytes = 0, uint? expectedLength = null, ulong lun = 0)
     {
         uint itt = NextItt();
         uint edtl = expectedLength ?? (uint)data.Length;
         byte[]? immediate = immediateBytes > 0 ? data[..immediateBytes] : null;
-        using (Pdu command = ScsiCommand(itt, cdb, edtl, read: false, write: true, final: unsolicitedBytes == 0, immediateData: immediate))
+        using (Pdu command = ScsiCommand(itt, cdb, edtl, read: false, write: true, final: unsolicitedBytes == 0, immediateData: immediate, lun: lun))
             await SendAsync(command);
         if (unsolicitedBytes > 0)
             await SendDataOutAsync(itt, Pdu.ReservedTag, data, immediateBytes, unsolicitedBytes);
