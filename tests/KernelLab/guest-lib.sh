@@ -242,6 +242,11 @@ iscsi_up_login_device() {
     LOGIN_DEVICE=$device
 }
 
+# disk_links DEVICE: the /dev/disk/by-path and by-id (wwn-, scsi-) names udev gives DEVICE, one per line, sorted.
+disk_links() {
+    udevadm info -q symlink "$1" | tr ' ' '\n' | grep -E '^disk/(by-path/|by-id/(wwn|scsi)-)' | sort || true
+}
+
 # --- filesystem --------------------------------------------------------------------------------
 
 # mount_by_uuid DEVICE MOUNTPOINT [OPTIONS]: mount DEVICE by its filesystem UUID (blkid -p), as the

@@ -57,11 +57,6 @@ login_through_socket() {
     write_and_verify "$package_device" "$2"
 }
 
-# disk_links DEVICE: the /dev/disk/by-path and by-id (wwn-, scsi-) names udev gives DEVICE, one per line, sorted.
-disk_links() {
-    udevadm info -q symlink "$1" | tr ' ' '\n' | grep -E '^disk/(by-path/|by-id/(wwn|scsi)-)' | sort || true
-}
-
 # check_udev_names MOUNTPOINT: the package's udev rule gives our device the names open-iscsi's /dev/sdX gets for
 # the same LUN (logged in with iscsiadm for comparison, then logged out), each name leads to our device, and
 # the filesystem mounts by its by-path name.
