@@ -57,7 +57,14 @@ public sealed class LoginCommandTests
             "--chap-user", "alice", "--chap-secret-file", right, "--nbd-device", "none");
         Assert.True(ok.ExitCode == 0, ok.ToString());
         Assert.DoesNotContain("s3cret", ok.Stdout + ok.Stderr);
+        // No node record holds these credentials: the session keeps them (0600, root's run directory) for a daemon
+        // that takes its device over, and they go with the session.
+        string kept = Path.Combine(cli.RunDir, "sessions", "1.chap");
+        Assert.False(File.Exists(Path.Combine(cli.ConfigDir, "nodes", $"{BundledTarget.TargetName}@{target.Portal}.node")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(kept));
+        Assert.Equal($"user=alice\nsecret={Convert.ToBase64String(secret)}\n", File.ReadAllText(kept));
         Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
+        Assert.False(File.Exists(kept));
     }
 
     [Fact]

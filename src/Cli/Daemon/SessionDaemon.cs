@@ -175,7 +175,6 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         {
             if (daemonStop.IsCancellationRequested) break;
             var portal = CommonOptions.ParsePortal(record.Portal);
-            var node = Config.NodeRecord.Load(Path.Combine(Config.NodeRecord.NodesDir, Config.NodeRecord.FileName(record.Target, record.Portal)));
             var held = new HeldSession(record.Target, portal.ToString(), new CancellationTokenSource()); // stopped by StopAllAsync, as in LoginAsync
             lock (_gate)
             {
@@ -185,7 +184,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             var export = new ExportRequest(null, null, record.Device) { NbdTimeouts = new(record.NbdTimeout, record.NbdDeadTimeout) };
             log.WriteLine($"iscsi-up: session [{record.Id}]: taking over {Devices(record)} ({record.Target} at {record.Portal}) " +
                           $"left by pid {record.Pid} ({record.State})");
-            held.Run = Task.Run(() => AdoptAsync(held, record, node, portal, export));
+            held.Run = Task.Run(() => AdoptAsync(held, record, portal, export));
             _ = held.Run.ContinueWith(_ => Forget(held), TaskScheduler.Default);
         }
         SessionsChanged?.Invoke(SessionCount);
@@ -193,7 +192,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
 
     private static readonly TimeSpan AdoptRetryPause = TimeSpan.FromSeconds(5);
 
-    private async Task<int> AdoptAsync(HeldSession held, SessionRecord record, Config.NodeRecord? node, Initiator.Session.Portal portal, ExportRequest export)
+    private async Task<int> AdoptAsync(HeldSession held, SessionRecord record, Initiator.Session.Portal portal, ExportRequest export)
     {
         string name = $"session [{record.Id}] ({Devices(record)}, {record.Target} at {record.Portal})";
         // Worth retrying while the device still holds its I/O: the target may be restarting too.
@@ -203,7 +202,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             string problem;
             try
             {
-                var options = new Initiator.Login.LoginOptions { InitiatorName = record.Initiator, TargetName = record.Target, Chap = node?.ReadChap() };
+                var options = new Initiator.Login.LoginOptions { InitiatorName = record.Initiator, TargetName = record.Target, Chap = ChapOf(record) };
                 var host = new SessionHost(portal, options, [.. record.Luns.Select(l => l.Lun)], export, log) { ControlSocket = controlPath, Adopting = record };
                 held.Host = host;
                 int code = await host.RunAsync(() => log.WriteLine($"iscsi-up: {name}: taken over, I/O resumes"), held.Stop.Token).ConfigureAwait(false);
@@ -233,6 +232,17 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             try { await Task.Delay(AdoptRetryPause, held.Stop.Token).ConfigureAwait(false); }
             catch (OperationCanceledException) { return ExitCodes.Success; }
         }
+    }
+
+    /// <summary>
+    /// The CHAP credentials to take a session over with: those it logged in with (kept beside its record), else its
+    /// node's (records written before they were kept), else none. A session needs no node record to be taken over.
+    /// </summary>
+    private static Initiator.Login.ChapCredentials? ChapOf(SessionRecord record)
+    {
+        if (SessionCredentials.Load(record.Id) is { } used) return used;
+        var node = Config.NodeRecord.Find(record.Target, record.Portal); // a broken node record: the attempt fails with its one line, and is retried
+        return node?.ReadChap();
     }
 
     private async Task GiveUpAsync(SessionRecord record, string message)

@@ -128,6 +128,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
                     NbdTimeout = export.NbdTimeouts.RequestSeconds,
                     NbdDeadTimeout = export.NbdTimeouts.DeadConnectionSeconds,
                 }.WithLuns(exposed);
+                SessionCredentials.Save(_record.Id, options.Chap); // before the record: a successor that finds the record finds these
                 _record.Save();
             }
             // udev saw the devices before this record existed: let it look again and make the by-path and by-id links.

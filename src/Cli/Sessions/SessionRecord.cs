@@ -84,6 +84,7 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
     public void Delete()
     {
         try { File.Delete(FilePath); } catch (IOException) { }
+        SessionCredentials.Delete(Id);
     }
 
     public static SessionRecord? Load(string path)

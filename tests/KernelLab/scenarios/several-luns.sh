@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # several-luns: one login exposes every LUN of a real array as its own kernel device, with the names
-# open-iscsi users know. LIO (targetcli) exports two fileio LUNs (320 MiB and 64 MiB) behind one target;
+# open-iscsi users know. LIO (targetcli) exports two fileio LUNs (320 MiB and 64 MiB) behind one target,
+# its ACL wanting CHAP;
 # systemd is PID 1 with the product's units and udev rule (ExecStart and the rule's program pointed at the
 # lab binary). Then:
-#   - `iscsi-up login --nbd-device auto` gives two /dev/nbdX, one per LUN, with the LUNs' sizes, and
-#     `iscsi-up session` lists both;
+#   - `iscsi-up login --nbd-device auto --chap-user U --chap-secret-file F` (no node record) gives two
+#     /dev/nbdX, one per LUN, with the LUNs' sizes, and `iscsi-up session` lists both;
 #   - udev gives each its own /dev/disk/by-path/ip-127.0.0.1:3260-iscsi-IQN-lun-N and by-id (wwn-, scsi-)
 #     names, each leading to the right device;
 #   - XFS on LUN 0 made and mounted through its by-path name, different bytes written to LUN 1, which a
 #     process holds open;
-#   - `systemctl restart iscsi-upd`: the new daemon takes both devices over (both in use);
+#   - `systemctl restart iscsi-upd`: the new daemon takes both devices over (both in use), logging in with
+#     the CHAP credentials the session kept (there is no node record to read them from);
 #   - logged out, open-iscsi logs in to the same LUNs: its /dev/sdX get exactly the same by-path and by-id
 #     names per LUN, LUN 1 holds the bytes written through iscsi-up and LUN 0 the file.
 # lab-needs: iscsi-up
@@ -19,7 +21,7 @@ source "$LAB_DIR/guest-lib.sh"
 
 # The daemon runs from the units and the udev rule reads its records: both use the real places.
 export ISCSI_UP_CONFIG_DIR=/etc/iscsi-up ISCSI_UP_RUN_DIR=/run/iscsi-up
-readonly MNT=/iscsi LUN0_MIB=320 LUN1_MIB=64
+readonly MNT=/iscsi LUN0_MIB=320 LUN1_MIB=64 CHAP_USER=lab-client CHAP_SECRET=lab-chap-secret-0123
 
 setup() {
     step "units and udev rule from packaging/ (ExecStart and the rule's program: $LAB_BIN/iscsi-up)"
@@ -61,11 +63,17 @@ check() {
     run targetcli "$tpg/luns" create /backstores/fileio/lun0
     run targetcli "$tpg/luns" create /backstores/fileio/lun1
     run targetcli "$tpg/acls" create "$IQN_CLIENT"
+    run targetcli "$tpg/acls/$IQN_CLIENT" set auth "userid=$CHAP_USER" "password=$CHAP_SECRET"
+    run targetcli "$tpg" set attribute authentication=1
     run targetcli "$tpg/portals" delete 0.0.0.0 3260
     run targetcli "$tpg/portals" create 127.0.0.1 3260
 
-    step "one login, one kernel device per LUN"
-    capture login iscsi-up login -T "$IQN_LIO" -p 127.0.0.1 -I "$IQN_CLIENT" --nbd-device auto
+    step "one login with CHAP and no node record, one kernel device per LUN"
+    echo "$CHAP_SECRET" > /tmp/chap.secret
+    chmod 600 /tmp/chap.secret
+    capture login iscsi-up login -T "$IQN_LIO" -p 127.0.0.1 -I "$IQN_CLIENT" --nbd-device auto --chap-user "$CHAP_USER" --chap-secret-file /tmp/chap.secret
+    [[ -z $(ls -A "$ISCSI_UP_CONFIG_DIR/nodes" 2> /dev/null) ]] || fail "login wrote a node record: $(ls "$ISCSI_UP_CONFIG_DIR/nodes")"
+    rm /tmp/chap.secret # the successor must not need it
     ((login_rc == 0)) || fail "iscsi-up login exited with $login_rc: $login_err"
     echo "$login_out"
     local dev0 dev1
@@ -133,6 +141,9 @@ check() {
     run udevadm settle
     start_iscsid "$IQN_CLIENT"
     run iscsiadm -m discovery -t st -p 127.0.0.1
+    run iscsiadm -m node -T "$IQN_LIO" -p 127.0.0.1 -o update -n node.session.auth.authmethod -v CHAP
+    run iscsiadm -m node -T "$IQN_LIO" -p 127.0.0.1 -o update -n node.session.auth.username -v "$CHAP_USER"
+    run iscsiadm -m node -T "$IQN_LIO" -p 127.0.0.1 -o update -n node.session.auth.password -v "$CHAP_SECRET"
     run iscsiadm -m node -T "$IQN_LIO" -p 127.0.0.1 --login
     local by_path1=/dev/disk/by-path/ip-127.0.0.1:3260-iscsi-$IQN_LIO-lun-1
     wait_for 60 "open-iscsi's by-path names for both LUNs" test -e "$by_path0" -a -e "$by_path1"
