@@ -56,14 +56,19 @@ public static class MountCommand
                 session = FindSession(name, where.ToString()) ?? throw new UserError($"login to {name} at {where} did not leave a session");
             }
             // A session exposing several LUNs: the one asked for, else the first (the first disk LUN, as before).
-            var exposed = session.Luns.FirstOrDefault(l => l.Lun == wantedLun) ?? session.Luns[0];
+            var exposed = wantedLun is null ? session.Luns[0] : session.Luns.FirstOrDefault(l => l.Lun == wantedLun)
+                ?? throw new UserError($"session [{session.Id}] to {name} at {where} does not expose LUN {wantedLun} (it exposes LUN " +
+                                       $"{string.Join(", ", session.Luns.Select(l => l.Lun))}); log out and run mount again to log in to LUN {wantedLun}");
             if (!exposed.Device.StartsWith("/dev/", StringComparison.Ordinal))
                 throw new UserError($"session [{session.Id}] to {name} serves {exposed.Device}, not a kernel device; log out and run mount again");
 
             var service = new MountService(progress: line => Console.WriteLine($"  {line}"));
             var outcome = await service.MountAsync(exposed.Device, mountPoint, result.GetValue(type), result.GetValue(force),
                 result.GetValue(replace), result.GetValue(fstab)!, ct).ConfigureAwait(false);
-            var node = new NodeRecord(name, where.ToString(), initiatorName, exposed.Lun, NodeRecord.Automatic, outcome.Directory, outcome.FsType)
+            // The node logs in every disk LUN at boot unless narrowed: a new node is narrowed to the LUN --lun names; a
+            // node narrowed to another LUN is widened to every LUN, so the filesystems mounted before find theirs.
+            int? nodeLun = known is null ? wantedLun : known.Lun == wantedLun ? known.Lun : null;
+            var node = new NodeRecord(name, where.ToString(), initiatorName, nodeLun, NodeRecord.Automatic, outcome.Directory, outcome.FsType)
             {
                 ChapUser = known?.ChapUser, ChapSecretFile = known?.ChapSecretFile,
                 ChapTargetUser = known?.ChapTargetUser, ChapTargetSecretFile = known?.ChapTargetSecretFile,
