@@ -1,5 +1,6 @@
 using IscsiUp.Cli.Tests.Support;
 using IscsiUp.Initiator.Tests.Peers;
+using IscsiUp.Nbd;
 using IscsiUp.Nbd.Tests;
 
 namespace IscsiUp.Cli.Tests;
@@ -91,6 +92,9 @@ public sealed class LunChangesOverTgtdTests
         string socket = Path.Combine(cli.Root, "luns.sock");
         var login = await cli.RunAsync(Login(tgtd, "--nbd-unix", socket));
         Assert.True(login.ExitCode == 0, login.ToString());
+        await using var onLun2 = await RawNbdClient.ConnectUnixAsync(socket); // a client still using LUN 2 when it goes
+        await onLun2.StartHandshakeAsync();
+        Assert.Equal(NbdConstants.RepAck, (await onLun2.GoAsync("lun2")).Final);
 
         await tgtd.AdminAsync(CancellationToken.None, "--op", "delete", "--mode", "logicalunit", "--tid", "1", "--lun", "2");
         var removed = await cli.RunAsync("rescan", "-T", tgtd.TargetName);
@@ -102,6 +106,9 @@ public sealed class LunChangesOverTgtdTests
         string exports = await ExportsAsync(socket);
         Assert.DoesNotContain("lun2", exports);
         Assert.Contains("export=\"lun1\":", exports);
+        await onLun2.SendRequestAsync(NbdConstants.CmdRead, 1, 0, 4096);
+        Assert.Equal((5u, 1ul), await onLun2.ReadSimpleReplyAsync()); // EIO, and the connection stays usable to say so
+        await TouchLun1Async(socket, cli.Root);
 
         string added = AddBackingFile(tgtd, cli.Root, 2, Lun3Size);
         await tgtd.AdminAsync(CancellationToken.None, "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "2", "-b", added);
