@@ -101,7 +101,13 @@ public sealed class LunExposure(ExportRequest request, TextWriter output, SendSc
             return url(export.Name);
         }
         server.AddExport(export); // a kernel device is served through the server's exports as well
-        return await AttachAsync(disk, export, null, ct).ConfigureAwait(false);
+        try { return await AttachAsync(disk, export, null, ct).ConfigureAwait(false); }
+        catch
+        {
+            server.RemoveExport(export.Name);
+            lock (_counters) _backends.Remove(disk.Lun);
+            throw;
+        }
     }
 
     /// <summary>

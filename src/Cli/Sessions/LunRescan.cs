@@ -50,12 +50,18 @@ public sealed class LunRescan : IAsyncDisposable
 
     public IReadOnlyList<ScsiDisk> Disks => [.. Luns.Select(l => l.Disk)];
 
+    /// <summary>
+    /// Asks for a rescan soon, as an attention would: after a reconnect, since what changed while the connection
+    /// was down is reported to the old nexus, not to ours.
+    /// </summary>
+    public void Notice() => _noticed.Writer.TryWrite(true);
+
     /// <summary>Starts reacting to the target's unit attentions.</summary>
     public void Start() => _loop = Task.Run(LoopAsync);
 
     private void Watch(ScsiDisk disk) => disk.UnitAttention = sense =>
     {
-        if (ScsiDisk.IsLunInventoryChange(sense) || ScsiDisk.IsCapacityChange(sense)) _noticed.Writer.TryWrite(true);
+        if (ScsiDisk.IsLunInventoryChange(sense) || ScsiDisk.IsCapacityChange(sense)) Notice();
     };
 
     private async Task LoopAsync()

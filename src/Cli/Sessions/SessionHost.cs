@@ -142,6 +142,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             {
                 _recovering = recovering;
                 UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
+                if (!recovering) _rescan?.Notice();
             };
             _live = (session, exposure);
             rescan = new LunRescan(session, Adopting is null ? luns : null, exposure, output, disks.Zip(devices)) { Changed = LunsChanged };
