@@ -129,6 +129,50 @@ public sealed class LunChangesOverTgtdTests
     }
 
     [Fact]
+    public async Task When_the_first_lun_goes_the_record_names_the_others()
+    {
+        await using var tgtd = await StartTwoLunTargetAsync();
+        using var cli = new CliRun();
+        string socket = Path.Combine(cli.Root, "luns.sock");
+        Assert.Equal(0, (await cli.RunAsync(Login(tgtd, "--nbd-unix", socket))).ExitCode);
+
+        string added = AddBackingFile(tgtd, cli.Root, 3, Lun3Size);
+        await tgtd.AdminAsync(CancellationToken.None, "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "3", "-b", added);
+        await tgtd.AdminAsync(CancellationToken.None, "--op", "delete", "--mode", "logicalunit", "--tid", "1", "--lun", "1");
+        var rescan = await cli.RunAsync("rescan");
+
+        Assert.True(rescan.ExitCode == 0, rescan.ToString());
+        Assert.Contains($"LUN 1 was removed by the target: nbd+unix:///lun1?socket={socket} is gone\n", rescan.Stdout);
+        Assert.Contains("LUN 3 was added by the target", rescan.Stdout);
+        Assert.Equal(
+            $"[1] {tgtd.Portal},1 {tgtd.TargetName} lun 2 nbd+unix:///lun2?socket={socket} 4 MiB LOGGED_IN\n" +
+            $"[1] {tgtd.Portal},1 {tgtd.TargetName} lun 3 nbd+unix:///lun3?socket={socket} 2 MiB LOGGED_IN\n", (await cli.RunAsync("session")).Stdout);
+        string exports = await ExportsAsync(socket);
+        Assert.DoesNotContain("lun1", exports);
+        Assert.Contains("export=\"lun2\":", exports);
+        Assert.Contains("export=\"lun3\":", exports);
+        Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
+    }
+
+    [Fact]
+    public async Task A_login_narrowed_by_lun_adds_only_the_luns_it_named()
+    {
+        await using var tgtd = await TgtdTarget.StartAsync(new TgtdOptions { Size = Lun1Size });
+        using var cli = new CliRun();
+        string socket = Path.Combine(cli.Root, "narrowed.sock");
+        var login = await cli.RunAsync(Login(tgtd, "--nbd-unix", socket, "--lun", "1"));
+        Assert.True(login.ExitCode == 0, login.ToString());
+
+        await tgtd.AdminAsync(CancellationToken.None, "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "2", "-b", AddBackingFile(tgtd, cli.Root, 2, Lun3Size));
+        var rescan = await cli.RunAsync("rescan");
+
+        Assert.True(rescan.ExitCode == 0, rescan.ToString());
+        Assert.EndsWith("No change\n", rescan.Stdout);
+        Assert.DoesNotContain("export=\"lun2\"", await ExportsAsync(socket));
+        Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
+    }
+
+    [Fact]
     public async Task Rescan_without_a_session_is_a_one_line_error()
     {
         using var cli = new CliRun();
