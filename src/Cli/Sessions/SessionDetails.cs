@@ -56,6 +56,12 @@ public sealed record SessionDetails
     /// <summary>LOGGED IN, or REOPEN while a lost connection is being replaced (iscsiadm's words); null when unknown.</summary>
     public string? ConnectionState { get; init; }
     public int? Recoveries { get; init; }
+    /// <summary>The portal the session uses now: after a failover another one of its portal group than <see cref="Portal"/>.</summary>
+    public string? CurrentPortal { get; init; }
+    /// <summary>How many recoveries landed on a different portal than the one lost.</summary>
+    public int? Failovers { get; init; }
+    /// <summary>Every portal recovery may log in at, the one in use first and the last one lost at the back.</summary>
+    public IReadOnlyList<string>? Portals { get; init; }
     public NegotiatedParameters? Parameters { get; init; }
     public IoStatistics? Io { get; init; }
     public SessionTimers? Timeouts { get; init; }
@@ -74,12 +80,15 @@ public sealed record SessionDetails
         void Line(int indent, string line) => text.Append('\t', indent).Append(line).Append('\n');
         string Yes(bool value) => value ? "Yes" : "No";
         Line(0, $"Target: {Target}");
-        Line(1, $"Current Portal: {Portal},{GroupTag}");
+        Line(1, $"Current Portal: {CurrentPortal ?? Portal},{GroupTag}");
+        if (CurrentPortal is { } current && current != Portal) Line(1, $"Persistent Portal: {Portal},{GroupTag}");
         Line(2, $"Iface Initiatorname: {Initiator}");
         Line(2, $"SID: {Id}");
         Line(2, $"iSCSI Connection State: {ConnectionState ?? "unknown (held by login --foreground, pid " + Pid.ToString(CultureInfo.InvariantCulture) + ")"}");
         Line(2, $"iSCSI Session State: {State}");
         if (Recoveries is { } recoveries) Line(2, $"Recoveries: {recoveries}");
+        if (Failovers is { } failovers) Line(2, $"Failovers: {failovers}");
+        if (Portals is { Count: > 1 } portals) Line(2, $"Failover Portals: {string.Join(", ", portals.Skip(1))}");
         if (level >= 2 && Parameters is { } p)
         {
             Line(2, "Negotiated iSCSI params:");

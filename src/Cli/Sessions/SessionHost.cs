@@ -26,6 +26,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
     /// <summary>Command timeouts, error handling and reconnects: per node, else iscsi-up.conf, else the defaults.</summary>
     public RecoveryOptions Recovery { get; init; } = new();
 
+    /// <summary>The target's portals the node record remembers; null or empty: a SendTargets at login finds them.</summary>
+    public IReadOnlyList<IscsiUp.Initiator.Discovery.TargetPortal>? KnownPortals { get; init; }
+
     /// <summary>This session's record once it is usable (its id is what `session` shows and `logout` names).</summary>
     public SessionRecord? Record => Volatile.Read(ref _record);
 
@@ -70,6 +73,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             Luns = [.. record.Luns.Select(l => new LunDetails(l.Lun, l.Device, l.CapacityBytes) { Io = IoStatistics.From(exposure.Counters(l.Lun)) })],
             ConnectionState = _recovering ? "REOPEN" : "LOGGED IN",
             Recoveries = session.Reconnects,
+            CurrentPortal = session.Portal.ToString(),
+            Failovers = session.Failovers,
+            Portals = [.. session.Portals.Select(p => p.ToString())],
             Parameters = NegotiatedParameters.From(session.Current.Parameters),
             Timeouts = new SessionTimers((int)Recovery.ReplacementTimeout.TotalSeconds, (int)Recovery.NopInterval.TotalSeconds,
                 (int)Recovery.NopTimeout.TotalSeconds, (int)options.Timeout.TotalSeconds, (int)Recovery.CommandTimeout.TotalSeconds,
@@ -141,6 +147,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             _live = (session, exposure);
             output.Flush();
             ready?.Invoke();
+            _ = FailoverPortals.AddAsync(session, options, KnownPortals, output, stop);
 
             var stopped = Task.Delay(Timeout.Infinite, stop);
             var finished = await Task.WhenAny(stopped, failed.Task).ConfigureAwait(false);
