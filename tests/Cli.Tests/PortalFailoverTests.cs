@@ -179,4 +179,52 @@ public sealed class PortalFailoverTests
         Assert.Equal(new Portal("127.0.0.1", other), session.Portal);
         array.Dispose();
     }
+
+    [Fact]
+    public async Task An_unreachable_portal_is_passed_over_and_goes_to_the_back_with_the_lost_one()
+    {
+        await using var target = await BundledTarget.StartAsync();
+        var real = Portal.Parse(target.Portal);
+        var closed = new Portal("127.0.0.1", DiscoverCommandTests.FreePort()); // nothing listens there
+        var options = new Initiator.Login.LoginOptions { InitiatorName = BundledTarget.Client, TargetName = BundledTarget.TargetName, Timeout = TimeSpan.FromSeconds(10) };
+        var relay = new LoopbackRelay(real) { Record = false };
+        await using var session = await RecoveringSession.LoginAsync(relay.Portal, options, FastRecovery with { ReplacementTimeout = TimeSpan.FromSeconds(15) });
+        var log = new List<string>();
+        session.Log += line => { lock (log) log.Add(line); };
+        session.AddPortals([closed, real, closed]);
+        Assert.Equal([relay.Portal, closed, real], session.Portals);
+        var disk = await ScsiDisk.OpenAsync(session, 0);
+
+        await relay.DisposeAsync();
+        var read = await Record.ExceptionAsync(async () => await disk.ReadAsync(0, new byte[4096]));
+
+        Assert.True(read is null, $"{read?.Message}\nsession log:\n{string.Join('\n', log)}");
+        Assert.Equal([real, relay.Portal, closed], session.Portals);
+        Assert.Equal(1, session.Failovers);
+        Assert.Contains($"portal {relay.Portal} unreachable, logged in again through {real}", log);
+    }
+
+    [Fact]
+    public void Session_details_name_the_portal_in_use_the_one_logged_in_at_and_the_failovers()
+    {
+        var details = new SessionDetails
+        {
+            Id = 1, Target = "iqn.2026-11.example:disk", Portal = "127.0.0.1:3260", GroupTag = 1, Initiator = "iqn.2026-11.example:client",
+            State = SessionRecord.LoggedIn, Lun = 0, Device = "/dev/nbd0", CapacityBytes = 1 << 20, Pid = 1,
+            ConnectionState = "LOGGED IN", Recoveries = 2, CurrentPortal = "127.0.0.1:3261", Failovers = 1,
+            Portals = ["127.0.0.1:3261", "127.0.0.1:3262", "127.0.0.1:3260"],
+        };
+
+        Assert.Equal(
+            "Target: iqn.2026-11.example:disk\n" +
+            "\tCurrent Portal: 127.0.0.1:3261,1\n" +
+            "\tPersistent Portal: 127.0.0.1:3260,1\n" +
+            "\t\tIface Initiatorname: iqn.2026-11.example:client\n" +
+            "\t\tSID: 1\n" +
+            "\t\tiSCSI Connection State: LOGGED IN\n" +
+            "\t\tiSCSI Session State: LOGGED_IN\n" +
+            "\t\tRecoveries: 2\n" +
+            "\t\tFailovers: 1\n" +
+            "\t\tFailover Portals: 127.0.0.1:3262, 127.0.0.1:3260\n", details.Format(1));
+    }
 }

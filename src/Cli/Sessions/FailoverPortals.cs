@@ -15,6 +15,20 @@ public static class FailoverPortals
     /// <summary>How long the SendTargets at login may take; failover is a bonus, never a reason to wait.</summary>
     private static readonly TimeSpan DiscoveryBudget = TimeSpan.FromSeconds(15);
 
+    /// <summary>How long a login waits for the SendTargets before it carries on (the answer may still come later).</summary>
+    public static readonly TimeSpan WaitAtLogin = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// <see cref="AddAsync"/>, waited for up to <see cref="WaitAtLogin"/>: a target that answers at once has closed the
+    /// discovery session before the login is reported, so it is never seen beside the session.
+    /// </summary>
+    public static async Task AddAtLoginAsync(RecoveringSession session, LoginOptions options, IReadOnlyList<TargetPortal>? known, TextWriter output, CancellationToken ct)
+    {
+        var adding = AddAsync(session, options, known, output, ct);
+        try { await adding.WaitAsync(WaitAtLogin, ct).ConfigureAwait(false); }
+        catch (TimeoutException) { }
+    }
+
     public static async Task AddAsync(RecoveringSession session, LoginOptions options, IReadOnlyList<TargetPortal>? known, TextWriter output, CancellationToken ct)
     {
         var inUse = session.Portal;

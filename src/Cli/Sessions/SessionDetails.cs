@@ -87,7 +87,8 @@ public sealed record SessionDetails
         Line(2, $"iSCSI Connection State: {ConnectionState ?? "unknown (held by login --foreground, pid " + Pid.ToString(CultureInfo.InvariantCulture) + ")"}");
         Line(2, $"iSCSI Session State: {State}");
         if (Recoveries is { } recoveries) Line(2, $"Recoveries: {recoveries}");
-        if (Failovers is { } failovers) Line(2, $"Failovers: {failovers}");
+        // Only for a session that can fail over (or did): a single-portal session's lines stay as they were.
+        if (Failovers is { } failovers && (failovers > 0 || Portals is { Count: > 1 })) Line(2, $"Failovers: {failovers}");
         if (Portals is { Count: > 1 } portals) Line(2, $"Failover Portals: {string.Join(", ", portals.Skip(1))}");
         if (level >= 2 && Parameters is { } p)
         {

@@ -111,6 +111,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             foreach (var disk in disks)
                 output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
                                  $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
+            // Before the LUNs are served: nothing waits on the login while the discovery session is open.
+            await FailoverPortals.AddAtLoginAsync(session, options, KnownPortals, output, stop).ConfigureAwait(false);
             var reattach = Adopting?.Luns.Where(l => SessionAdoption.KernelIndex(l.Device) is not null)
                 .ToDictionary(l => l.Lun, l => SessionAdoption.KernelIndex(l.Device)!.Value);
             var devices = await exposure.StartAsync(disks, stop, reattach).ConfigureAwait(false);
@@ -147,7 +149,6 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             _live = (session, exposure);
             output.Flush();
             ready?.Invoke();
-            _ = FailoverPortals.AddAsync(session, options, KnownPortals, output, stop);
 
             var stopped = Task.Delay(Timeout.Infinite, stop);
             var finished = await Task.WhenAny(stopped, failed.Task).ConfigureAwait(false);
