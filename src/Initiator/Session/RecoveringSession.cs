@@ -264,7 +264,8 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
             // offers something else (a validation failure). Fail every waiting command rather than hang.
             var error = new SessionLostException(e switch
             {
-                TimeoutRejectedException => $"could not reconnect to {TargetName} at {Portal} within the {_recovery.ReplacementTimeout.TotalSeconds:0} s replacement timeout",
+                TimeoutRejectedException => $"could not reconnect to {TargetName} at {Portal}{(order.Length > 1 ? $" nor at {string.Join(", ", order.SkipLast(1))}" : "")} " +
+                                            $"within the {_recovery.ReplacementTimeout.TotalSeconds:0} s replacement timeout",
                 OperationCanceledException => $"session to {TargetName} at {Portal} is closed",
                 _ => $"reconnected to {TargetName} at {Portal}, but {e.Message}",
             }, e);
