@@ -104,6 +104,8 @@ public sealed class PortalFailoverTests
 
             Assert.True(result.ExitCode == 0, $"fio saw errors across the failover:\n{result}\ndaemon log:\n{cli.DaemonLog}");
             Assert.Contains($"portal {relay.Portal} unreachable, logged in again through {tgtd.Portal}", cli.DaemonLog);
+            string listed = (await cli.RunAsync("session")).Stdout;
+            Assert.Equal($"[1] {relay.Portal},1 {tgtd.TargetName} lun 1 nbd+unix:///lun1?socket={socket} 16 MiB LOGGED_IN (through {tgtd.Portal} after 1 failover)\n", listed);
             string shown = (await cli.RunAsync("session", "-P", "1")).Stdout;
             Assert.Contains($"\tCurrent Portal: {tgtd.Portal},1\n\tPersistent Portal: {relay.Portal},1\n", shown);
             Assert.Contains("\t\tFailovers: 1\n", shown);

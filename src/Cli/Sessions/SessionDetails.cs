@@ -71,6 +71,8 @@ public sealed record SessionDetails
         Id = r.Id, Target = r.Target, Portal = r.Portal, GroupTag = r.GroupTag, Initiator = r.Initiator, State = r.State,
         Lun = r.Lun, Device = r.Device, CapacityBytes = r.CapacityBytes, Pid = r.Pid,
         Luns = [.. r.Luns.Select(l => new LunDetails(l.Lun, l.Device, l.CapacityBytes))],
+        CurrentPortal = r.CurrentPortal,
+        Failovers = r.Failovers > 0 ? r.Failovers : null,
     };
 
     /// <summary>iscsiadm -m session -P N's layout: 1 session and connection, 2 adds the parameters, 3 the LUN and its I/O.</summary>

@@ -144,6 +144,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             session.RecoveringChanged += recovering =>
             {
                 _recovering = recovering;
+                if (!recovering) RecordPortalInUse(session);
                 UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
             };
             _live = (session, exposure);
@@ -238,6 +239,17 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             if (_record.State == SessionRecord.HandOver) return; // left for the next daemon: a late recovery event must not hide that
             var kept = onlyLuns is null ? _record : _record.WithLuns([.. _record.Luns.Where(l => onlyLuns.Contains(l.Lun))]);
             _record = kept with { State = state, LeftAt = leftAt };
+            _record.Save();
+        }
+    }
+
+    /// <summary>After a failover the record names the portal in use, for `session` (also of a --foreground session).</summary>
+    private void RecordPortalInUse(RecoveringSession session)
+    {
+        lock (RecordGate)
+        {
+            if (_record is null || _record.Failovers == session.Failovers || !File.Exists(_record.FilePath) || _record.State == SessionRecord.HandOver) return;
+            _record = _record with { CurrentPortal = session.Portal.ToString(), Failovers = session.Failovers };
             _record.Save();
         }
     }
