@@ -99,6 +99,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
         try
         {
             var parameters = session.Current.Parameters;
+            // Beside the LUN probing, finished before the login reports anything: the discovery session is gone by then.
+            var findingPortals = FailoverPortals.AddAtLoginAsync(session, options, KnownPortals, output, stop);
             var disks = await OpenLunsAsync(session, Adopting?.Luns.Select(l => l.Lun).ToArray() ?? luns, stop).ConfigureAwait(false);
             if (Adopting is { } left)
                 foreach (var (recorded, disk) in left.Luns.Zip(disks))
@@ -108,11 +110,10 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
                 throw new UserError($"--nbd-device {named} is one device, but {options.TargetName} has disk LUNs {string.Join(", ", disks.Select(d => d.Lun))}: " +
                                     "choose one with --lun, or let --nbd-device auto give each its own");
             session.ValidateReconnect = (candidate, token) => CheckSameLunsAsync(candidate, disks, token);
+            await findingPortals.ConfigureAwait(false);
             foreach (var disk in disks)
                 output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
                                  $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
-            // Before the LUNs are served: nothing waits on the login while the discovery session is open.
-            await FailoverPortals.AddAtLoginAsync(session, options, KnownPortals, output, stop).ConfigureAwait(false);
             var reattach = Adopting?.Luns.Where(l => SessionAdoption.KernelIndex(l.Device) is not null)
                 .ToDictionary(l => l.Lun, l => SessionAdoption.KernelIndex(l.Device)!.Value);
             var devices = await exposure.StartAsync(disks, stop, reattach).ConfigureAwait(false);
