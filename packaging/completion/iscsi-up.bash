@@ -20,6 +20,7 @@ _iscsi_up_options() {
         login)    echo "-T --targetname -p --portal -I --initiator-name --lun --nbd-device --nbd-listen --nbd-unix --foreground --automatic --attempts --digest --login-timeout --command-timeout --abort-timeout --lu-reset-timeout --replacement-timeout --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
         session)  echo "-P --print-level --json" ;;
         logout)   echo "-T --targetname -p --portal --all --force" ;;
+        rescan)   echo "-T --targetname -p --portal" ;;
         mount)    echo "-T --targetname -p --portal -I --initiator-name -m --mount-point -t --type --lun --force-format --replace --fstab --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
         umount)   echo "-m --mount-point --remove-fstab --fstab" ;;
         node)     echo "-T --targetname -p --portal -I --initiator-name --startup --lun --nbd-device --nbd-unix --nbd-timeout --nbd-dead-timeout --command-timeout --abort-timeout --lu-reset-timeout --replacement-timeout --no-chap --delete --json --chap-user --chap-secret-file --chap-target-user --chap-target-secret-file" ;;
@@ -28,12 +29,12 @@ _iscsi_up_options() {
     esac
 }
 
-# Field N (1 = portal, 2 = target) of the known nodes, and of the sessions for logout.
+# Field N (1 = portal, 2 = target) of the known nodes, and of the sessions for logout and rescan.
 _iscsi_up_known() {
     local field=$1 command=$2
     {
         iscsi-up node 2>/dev/null | awk -v f="$field" '{ print $f }'
-        if [ "$command" = logout ]; then
+        if [ "$command" = logout ] || [ "$command" = rescan ]; then
             iscsi-up session 2>/dev/null | awk -v f="$field" '{ sub(/,[0-9]+$/, "", $2); print (f == 1 ? $2 : $3) }'
         fi
     } | sort -u
@@ -52,7 +53,7 @@ _iscsi_up() {
     done
 
     if [ -z "$command" ]; then
-        _iscsi_up_reply -W "discover login session logout mount umount node iname daemon --help --version" -- "$cur"
+        _iscsi_up_reply -W "discover login session logout rescan mount umount node iname daemon --help --version" -- "$cur"
         return
     fi
 

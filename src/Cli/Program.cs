@@ -9,6 +9,7 @@ var root = new RootCommand("iscsi-up: discover, log in to and mount iSCSI storag
     DiscoverCommand.Create(),
     LoginCommand.Create(),
     LogoutCommand.Create(),
+    RescanCommand.Create(),
     SessionCommand.Create(),
     MountCommand.Create(),
     UmountCommand.Create(),

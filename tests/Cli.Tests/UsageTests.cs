@@ -7,7 +7,7 @@ namespace IscsiUp.Cli.Tests;
 /// <summary>Help, usage and the small messages an administrator meets first.</summary>
 public sealed class UsageTests
 {
-    internal static readonly string[] Commands = ["discover", "login", "session", "logout", "mount", "umount", "node", "iname", "daemon"];
+    internal static readonly string[] Commands = ["discover", "login", "session", "logout", "rescan", "mount", "umount", "node", "iname", "daemon"];
 
     [Fact]
     public async Task No_command_shows_the_usage_with_every_command()

@@ -34,7 +34,7 @@ public static class LogoutCommand
             {
                 foreach (var session in matches)
                     foreach (var lun in session.Luns)
-                        if (MountedAt(lun.Device) is { } mountPoint)
+                        if (MountPoint.Of(lun.Device) is { } mountPoint)
                             throw new UserError($"{lun.Device} of session [{session.Id}] is mounted on {mountPoint}; run `iscsi-up umount -m {mountPoint}` first, or logout --force", ExitCodes.Error);
             }
             int exit = ExitCodes.Success;
@@ -60,19 +60,6 @@ public static class LogoutCommand
             return exit;
         });
         return command;
-    }
-
-    /// <summary>Where the device is mounted, from /proc/self/mounts, or null.</summary>
-    private static string? MountedAt(string device)
-    {
-        if (!device.StartsWith("/dev/", StringComparison.Ordinal) || !File.Exists("/proc/self/mounts")) return null;
-        foreach (var line in File.ReadLines("/proc/self/mounts"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 1 && (fields[0] == device || fields[0].StartsWith(device + "p", StringComparison.Ordinal)))
-                return fields[1].Replace("\\040", " ");
-        }
-        return null;
     }
 
     private static async Task<bool> StopAsync(SessionRecord session, CancellationToken ct)

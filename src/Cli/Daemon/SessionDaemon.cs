@@ -37,6 +37,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         { Op: ControlRequest.LogoutOp, Session: { } id } => LogoutAsync(id, client),
         { Op: ControlRequest.PingOp } => Task.FromResult(ExitCodes.Success),
         { Op: ControlRequest.ShowOp, Session: { } id } => Task.FromResult(Show(id, client)),
+        { Op: ControlRequest.RescanOp, Session: { } id } => RescanAsync(id, client, daemonStop),
         _ => Fail(client, $"iscsi-up: the daemon does not know the request \"{request.Op}\"", ExitCodes.InvalidArgument),
     };
 
@@ -111,6 +112,23 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
             var (message, code) = ErrorReporter.Classify(e);
             return await Fail(client, "iscsi-up: " + message, code).ConfigureAwait(false);
         }
+    }
+
+    private async Task<int> RescanAsync(int id, ControlConnection client, CancellationToken daemonStop)
+    {
+        SessionHost? host;
+        lock (_gate) host = _sessions.FirstOrDefault(s => s.Host?.Record?.Id == id)?.Host;
+        if (host is null) return await Fail(client, $"iscsi-up: session [{id}] is not held by this daemon", ExitCodes.SessionNotFound).ConfigureAwait(false);
+        log.WriteLine($"iscsi-up: rescan of session [{id}] requested");
+        IReadOnlyList<string>? changes;
+        try { changes = await host.RescanAsync(daemonStop).ConfigureAwait(false); }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            return await Fail(client, $"iscsi-up: rescan of session [{id}] failed: {e.Message}", ExitCodes.Error).ConfigureAwait(false);
+        }
+        if (changes is null) return await Fail(client, $"iscsi-up: session [{id}] is not usable yet", ExitCodes.SessionNotFound).ConfigureAwait(false);
+        foreach (string change in changes) client.Out(change);
+        return ExitCodes.Success;
     }
 
     private int Show(int id, ControlConnection client)

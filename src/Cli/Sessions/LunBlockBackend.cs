@@ -26,6 +26,12 @@ public sealed class LunBlockBackend(ScsiDisk disk) : IBlockBackend
     /// <summary>Set once the target refused WRITE SAME: zeroes are written as data from then on.</summary>
     private volatile bool _writeSameRefused;
 
+    /// <summary>Set once the target removed the LUN: every request fails with an I/O error without reaching the target.</summary>
+    private volatile bool _retired;
+
+    /// <summary>The target no longer offers the LUN: from now on its requests fail cleanly (EIO).</summary>
+    public void Retire() => _retired = true;
+
     public ScsiDisk Disk => disk;
     public int BlockSize => disk.BlockSize;
     public long BlockCount => checked((long)disk.Capacity.BlockCount);
@@ -54,17 +60,18 @@ public sealed class LunBlockBackend(ScsiDisk disk) : IBlockBackend
         (_writeSameRefused ? 0 : BlockCapabilities.WriteZeroes);
 
     public ValueTask ReadAsync(long lba, Memory<byte> destination, CancellationToken ct) =>
-        Translate(disk.ReadAsync((ulong)lba, destination, ct));
+        _retired ? Gone() : Translate(disk.ReadAsync((ulong)lba, destination, ct));
 
     public ValueTask WriteAsync(long lba, ReadOnlyMemory<byte> source, bool fua, CancellationToken ct) =>
-        Translate(disk.WriteAsync((ulong)lba, source, fua, ct));
+        _retired ? Gone() : Translate(disk.WriteAsync((ulong)lba, source, fua, ct));
 
-    public ValueTask FlushAsync(CancellationToken ct) => Translate(disk.SynchronizeCacheAsync(ct));
+    public ValueTask FlushAsync(CancellationToken ct) => _retired ? Gone() : Translate(disk.SynchronizeCacheAsync(ct));
 
-    public ValueTask TrimAsync(long lba, long blocks, CancellationToken ct) => Translate(disk.UnmapAsync((ulong)lba, (uint)blocks, ct));
+    public ValueTask TrimAsync(long lba, long blocks, CancellationToken ct) => _retired ? Gone() : Translate(disk.UnmapAsync((ulong)lba, (uint)blocks, ct));
 
     public async ValueTask WriteZeroesAsync(long lba, long blocks, bool mayUnmap, CancellationToken ct)
     {
+        if (_retired) await Gone().ConfigureAwait(false);
         try
         {
             await disk.WriteSameZeroesAsync((ulong)lba, (uint)blocks, mayUnmap && disk.Limits.WriteSameUnmapSupported, ct).ConfigureAwait(false);
@@ -78,6 +85,9 @@ public sealed class LunBlockBackend(ScsiDisk disk) : IBlockBackend
         catch (ScsiException e) { throw ToBackend(e); }
     }
 
+    private ValueTask Gone() => ValueTask.FromException(new BlockBackendException(
+        $"LUN {disk.Lun} of {disk.Session.TargetName} was removed by the target", BlockError.Io));
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask Translate(ValueTask operation)
     {
@@ -87,6 +97,8 @@ public sealed class LunBlockBackend(ScsiDisk disk) : IBlockBackend
 
     private static BlockBackendException ToBackend(ScsiException e) => new(e.Message, e.Sense switch
     {
+        // LOGICAL UNIT NOT SUPPORTED: removed by the target before we noticed; an I/O error, not a bad request.
+        { SenseKey: SenseData.IllegalRequest, Asc: 0x25 } => BlockError.Io,
         { SenseKey: SenseData.IllegalRequest, Asc: 0x21 } => BlockError.NoSpace,
         { SenseKey: SenseData.IllegalRequest } => BlockError.Invalid,
         { SenseKey: SenseData.DataProtect } => BlockError.ReadOnly,

@@ -18,6 +18,11 @@ public sealed class LunExposure(ExportRequest request, TextWriter output, SendSc
     private NbdServer? _server;
     private readonly Dictionary<int, IoCounters> _counters = [];
     private readonly List<(int Lun, KernelNbdDevice Device)> _devices = [];
+    private readonly Dictionary<int, LunBlockBackend> _backends = [];
+    /// <summary>What a LUN's export is called for the user on the socket (its URL), once serving on one.</summary>
+    private Func<string, string>? _socketUrl;
+
+    private bool Exposing => request.NbdDevice is not null || request.NbdListen is not null || request.NbdUnix is not null;
 
     /// <summary>What the exposed LUN <paramref name="lun"/> has served so far (nothing for a LUN not exposed).</summary>
     public IoCounters Counters(int lun)
@@ -35,14 +40,8 @@ public sealed class LunExposure(ExportRequest request, TextWriter output, SendSc
     /// </summary>
     public async Task<IReadOnlyList<string>> StartAsync(IReadOnlyList<ScsiDisk> disks, CancellationToken ct, IReadOnlyDictionary<int, int>? reattach = null)
     {
-        if (request.NbdDevice is null && request.NbdListen is null && request.NbdUnix is null) return [.. disks.Select(_ => "")];
-        var exports = new List<NbdExport>();
-        foreach (var disk in disks)
-        {
-            var counters = new IoCounters();
-            lock (_counters) _counters[disk.Lun] = counters;
-            exports.Add(new NbdExport(ExportName(disk.Lun), new CountingBackend(new LunBlockBackend(disk), counters), $"LUN {disk.Lun} of {disk.Session.TargetName}"));
-        }
+        if (!Exposing) return [.. disks.Select(_ => "")];
+        var exports = disks.Select(ExportOf).ToList();
         _server = new NbdServer(exports) { Log = Report, Schedule = schedule };
         if (request.NbdListen is { } listen)
         {
@@ -55,7 +54,8 @@ public sealed class LunExposure(ExportRequest request, TextWriter output, SendSc
             }
             await _server.StartAsync(ct).ConfigureAwait(false);
             string host = endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]:{endpoint.Port}" : endpoint.ToString();
-            return [.. exports.Select(export => $"nbd://{host}/{export.Name}")];
+            _socketUrl = name => $"nbd://{host}/{name}";
+            return [.. exports.Select(export => _socketUrl(export.Name))];
         }
         if (request.NbdUnix is { } path)
         {
@@ -65,12 +65,87 @@ public sealed class LunExposure(ExportRequest request, TextWriter output, SendSc
                 throw new UserError($"cannot listen on unix socket {path}: {e.Message}");
             }
             await _server.StartAsync(ct).ConfigureAwait(false);
-            return [.. exports.Select(export => $"nbd+unix:///{export.Name}?socket={path}")];
+            _socketUrl = name => $"nbd+unix:///{name}?socket={path}";
+            return [.. exports.Select(export => _socketUrl(export.Name))];
         }
         var devices = new List<string>();
         for (int i = 0; i < disks.Count; i++)
             devices.Add(await AttachAsync(disks[i], exports[i], reattach?.TryGetValue(disks[i].Lun, out int index) == true ? index : null, ct).ConfigureAwait(false));
         return devices;
+    }
+
+    /// <summary>The export serving <paramref name="disk"/>, counting its I/O.</summary>
+    private NbdExport ExportOf(ScsiDisk disk)
+    {
+        var counters = new IoCounters();
+        var backend = new LunBlockBackend(disk);
+        lock (_counters)
+        {
+            _counters[disk.Lun] = counters;
+            _backends[disk.Lun] = backend;
+        }
+        return new NbdExport(ExportName(disk.Lun), new CountingBackend(backend, counters), $"LUN {disk.Lun} of {disk.Session.TargetName}");
+    }
+
+    /// <summary>
+    /// Exposes a LUN the target added while the session runs: a new export on the socket, or a new kernel
+    /// device. Returns what to show as its device ("" when nothing is exposed).
+    /// </summary>
+    public async Task<string> AddAsync(ScsiDisk disk, CancellationToken ct)
+    {
+        if (!Exposing || _server is not { } server) return "";
+        var export = ExportOf(disk);
+        if (_socketUrl is { } url)
+        {
+            server.AddExport(export);
+            return url(export.Name);
+        }
+        server.AddExport(export); // a kernel device is served through the server's exports as well
+        try { return await AttachAsync(disk, export, null, ct).ConfigureAwait(false); }
+        catch
+        {
+            server.RemoveExport(export.Name);
+            lock (_counters) _backends.Remove(disk.Lun);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Takes away a LUN the target removed: its requests fail with EIO from now on, its export goes, its kernel
+    /// device is detached (the kernel fails what a filesystem still sends). Returns where the device was mounted, if it was.
+    /// </summary>
+    public async Task<string?> RemoveAsync(int lun)
+    {
+        lock (_counters)
+        {
+            if (_backends.Remove(lun, out var backend)) backend.Retire();
+        }
+        _server?.RemoveExport(ExportName(lun));
+        (int Lun, KernelNbdDevice Device)[] gone;
+        lock (_devices)
+        {
+            gone = [.. _devices.Where(d => d.Lun == lun)];
+            _devices.RemoveAll(d => d.Lun == lun);
+        }
+        string? mountedAt = null;
+        foreach (var (_, device) in gone)
+        {
+            mountedAt ??= MountPoint.Of(device.DevicePath);
+            await device.DetachAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+        return mountedAt;
+    }
+
+    /// <summary>
+    /// The LUN's capacity changed: a kernel device is told its new size (NBD reconfigure), an export on the
+    /// socket already offers it to new connections (its size is read from the LUN).
+    /// </summary>
+    public async Task ResizeAsync(ScsiDisk disk)
+    {
+        KernelNbdDevice[] attached;
+        lock (_devices) attached = [.. _devices.Where(d => d.Lun == disk.Lun).Select(d => d.Device)];
+        foreach (var device in attached)
+            await device.ResizeAsync((ulong)disk.CapacityBytes, SessionAdoption.BackendId(disk.Session.TargetName ?? "", disk.Lun)).ConfigureAwait(false);
     }
 
     private async Task<string> AttachAsync(ScsiDisk disk, NbdExport export, int? reattach, CancellationToken ct)

@@ -58,7 +58,15 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
     private static readonly Lock RecordGate = new();
     private SessionRecord? _record;
     private (RecoveringSession Session, LunExposure Exposure)? _live;
+    private volatile LunRescan? _rescan;
     private volatile bool _recovering;
+
+    /// <summary>
+    /// `iscsi-up rescan`: brings the exposed LUNs in step with the target now (new LUNs exposed, removed ones
+    /// retired, capacities read again). One line per change; null when the session is not usable (yet).
+    /// </summary>
+    public async Task<IReadOnlyList<string>?> RescanAsync(CancellationToken ct) =>
+        _rescan is { } rescan ? await rescan.RescanAsync(ct).ConfigureAwait(false) : null;
 
     /// <summary>What `session -P` and `session --json` show of this session while it is usable; null otherwise.</summary>
     public SessionDetails? Details()
@@ -101,7 +109,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             if (Adopting is null && disks.Count > 1 && export.NbdDevice is { } named && named != "auto")
                 throw new UserError($"--nbd-device {named} is one device, but {options.TargetName} has disk LUNs {string.Join(", ", disks.Select(d => d.Lun))}: " +
                                     "choose one with --lun, or let --nbd-device auto give each its own");
-            session.ValidateReconnect = (candidate, token) => CheckSameLunsAsync(candidate, disks, token);
+            LunRescan? rescan = null;
+            session.ValidateReconnect = (candidate, token) => CheckSameLunsAsync(candidate, rescan?.Disks ?? disks, token);
             foreach (var disk in disks)
                 output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
                                  $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
@@ -114,11 +123,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
                 output.WriteLine("iscsi-up: warning: PR_SET_IO_FLUSHER is not set (kernel before 5.6 or no CAP_SYS_RESOURCE): heavy writeback under memory pressure could stall");
             // Said only now that the LUNs are usable: a missing LUN or a failed attach is not a successful login.
             output.WriteLine($"Login to [target: {options.TargetName}, portal: {portal},{parameters.TargetPortalGroupTag ?? 1}] successful.");
-            var exposed = disks.Zip(devices, (disk, device) => new LunRecord(disk.Lun, device.Length > 0 ? device : "-", disk.CapacityBytes)
-            {
-                Serial = disk.SerialNumber,
-                Identifier = disk.Identifier?.ToString(),
-            }).ToArray();
+            var exposed = disks.Zip(devices, RecordOf).ToArray();
             lock (RecordGate) // one daemon logs in several sessions at once: each must get its own id
             {
                 _record = new SessionRecord(Adopting?.Id ?? SessionRecord.NextId(), Environment.ProcessId, options.TargetName!, portal.ToString(),
@@ -138,8 +143,12 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             {
                 _recovering = recovering;
                 UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
+                if (!recovering) _rescan?.Notice();
             };
             _live = (session, exposure);
+            rescan = new LunRescan(session, Adopting is null ? luns : null, exposure, output, disks.Zip(devices)) { Changed = LunsChanged };
+            _rescan = rescan;
+            rescan.Start();
             output.Flush();
             ready?.Invoke();
 
@@ -157,6 +166,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             // with an I/O error.
             async Task<bool> HandOverOrDetachAsync()
             {
+                await rescan.DisposeAsync().ConfigureAwait(false); // no LUN comes or goes while they are detached
+                disks = rescan.Disks;
                 var handedOver = HandOverOnStop ? await exposure.HandOverIfInUseAsync().ConfigureAwait(false) : [];
                 if (handedOver.Count > 0)
                 {
@@ -214,11 +225,33 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
         finally
         {
             _live = null;
+            if (Interlocked.Exchange(ref _rescan, null) is { } watching) await watching.DisposeAsync().ConfigureAwait(false);
             // Stopped between reattaching a device and recording it (a takeover cut short): the device is in use
             // and its old record still names it, so leave it for the next daemon rather than detach it.
             if (!leftWaiting && HandOverOnStop && (await exposure.HandOverIfInUseAsync().ConfigureAwait(false)).Count > 0) leftWaiting = true;
             if (!leftWaiting) lock (RecordGate) _record?.Delete();
             await session.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static LunRecord RecordOf(ScsiDisk disk, string device) => new(disk.Lun, device.Length > 0 ? device : "-", disk.CapacityBytes)
+    {
+        Serial = disk.SerialNumber,
+        Identifier = disk.Identifier?.ToString(),
+    };
+
+    /// <summary>A rescan added, removed or resized LUNs: the record follows (a record names at least one LUN, so the last one stays named).</summary>
+    private void LunsChanged(IReadOnlyList<(ScsiDisk Disk, string Device)> now)
+    {
+        if (now.Count == 0) return;
+        lock (RecordGate)
+        {
+            if (_record is null || _record.State == SessionRecord.HandOver || !File.Exists(_record.FilePath)) return;
+            var known = _record.Luns.Select(l => l.Device).ToHashSet();
+            _record = _record.WithLuns([.. now.Select(l => RecordOf(l.Disk, l.Device))]);
+            _record.Save();
+            foreach (var (_, device) in now)
+                if (device.StartsWith("/dev/", StringComparison.Ordinal) && !known.Contains(device)) UdevNames.Announce(device);
         }
     }
 

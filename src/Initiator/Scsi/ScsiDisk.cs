@@ -35,6 +35,19 @@ public sealed class ScsiDisk
     /// <summary>True when the caching mode page or standard data says the device honours FUA (DPOFUA).</summary>
     public bool SupportsFua { get; private set; }
 
+    /// <summary>
+    /// Told of every unit attention a command to this LUN meets (the command itself is still retried), so the
+    /// owner can react to REPORTED LUNS DATA HAS CHANGED or CAPACITY DATA HAS CHANGED. May run on the session's
+    /// receive loop: it must only take note, never wait.
+    /// </summary>
+    public Action<SenseData>? UnitAttention { get; set; }
+
+    /// <summary>REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh): LUNs were added or removed.</summary>
+    public static bool IsLunInventoryChange(SenseData sense) => sense is { SenseKey: SenseData.UnitAttention, Asc: 0x3F, Ascq: 0x0E };
+
+    /// <summary>CAPACITY DATA HAS CHANGED (2Ah/09h): the LUN was resized.</summary>
+    public static bool IsCapacityChange(SenseData sense) => sense is { SenseKey: SenseData.UnitAttention, Asc: 0x2A, Ascq: 0x09 };
+
     /// <summary>Opens a LUN: clears pending unit attentions, reads INQUIRY, capacity and the limits VPD pages.</summary>
     public static async Task<ScsiDisk> OpenAsync(IScsiSession session, int lun, CancellationToken ct = default)
     {
@@ -86,6 +99,8 @@ public sealed class ScsiDisk
             if (result.IsGood) return result.Transferred(command.ExpectedLength);
             if (attempt < MaxRetries && IsTransient(result))
             {
+                if (UnitAttention is { } notify && result.Sense is { } sense && SenseData.Parse(sense) is { SenseKey: SenseData.UnitAttention } attention)
+                    notify(attention);
                 if (result.Status != ScsiResult.CheckCondition)
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 10 << attempt)), ct).ConfigureAwait(false);
                 continue;
@@ -165,6 +180,20 @@ public sealed class ScsiDisk
             await ExecuteAsync("READ CAPACITY(10)", new ScsiCommand(LunField, cdb.AsMemory(0, 10), data.AsMemory(0, 8)), ct).ConfigureAwait(false);
             return ReadCapacity.Parse10(data, $"LUN {Lun} of target {_session.TargetName}");
         }
+    }
+
+    /// <summary>
+    /// Reads the capacity again (after CAPACITY DATA HAS CHANGED, or on a rescan) and keeps it. Returns true when
+    /// it changed; a different block size is refused, since everything above counts in blocks.
+    /// </summary>
+    public async Task<bool> RefreshCapacityAsync(CancellationToken ct = default)
+    {
+        var now = await ReadCapacityAsync(ct).ConfigureAwait(false);
+        if (now.BlockSize != Capacity.BlockSize)
+            throw new IOException($"LUN {Lun} of target {_session.TargetName} changed its block size from {Capacity.BlockSize} to {now.BlockSize} bytes");
+        if (now.BlockCount == Capacity.BlockCount) return false;
+        Capacity = now;
+        return true;
     }
 
     /// <summary>DPOFUA from the MODE SENSE(6) header's device-specific parameter (SBC-3 6.4.1).</summary>

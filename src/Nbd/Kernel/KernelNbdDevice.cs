@@ -215,6 +215,28 @@ public sealed class KernelNbdDevice : IAsyncDisposable
         _drain.Dispose();
     }
 
+    /// <summary>
+    /// Tells the kernel the device now has <paramref name="sizeBytes"/> bytes (NBD_CMD_RECONFIGURE with
+    /// NBD_ATTR_SIZE_BYTES) while it stays connected: the block device's capacity changes at once, so a
+    /// filesystem on it can grow (xfs_growfs, resize2fs).
+    /// </summary>
+    public async Task ResizeAsync(ulong sizeBytes, string backendId)
+    {
+        using var netlink = new GenericNetlinkSocket();
+        ushort family = netlink.ResolveFamily(NbdNetlink.Family)
+            ?? throw new NbdUnavailableException("the kernel's nbd driver has no netlink interface");
+        byte[] message = ResizeMessage(family, netlink.NextSequence(), Index, backendId, sizeBytes).ToArray();
+        try { await Task.Run(() => netlink.Exchange(message)).ConfigureAwait(false); } // blocks: off the socket threads
+        catch (NetlinkException e) { throw new NbdUnavailableException($"the kernel refused to resize {DevicePath}: {e.Message}", e); }
+    }
+
+    /// <summary>The RECONFIGURE request that resizes /dev/nbd<paramref name="index"/>; the kernel wants the backend it was created with.</summary>
+    public static NetlinkMessage ResizeMessage(ushort family, uint sequence, int index, string backendId, ulong sizeBytes) =>
+        new NetlinkMessage(family, NbdNetlink.CmdReconfigure, NbdNetlink.Version, sequence)
+            .U32(NbdNetlink.AttrIndex, (uint)index)
+            .String(NbdNetlink.AttrBackendIdentifier, backendId)
+            .U64(NbdNetlink.AttrSizeBytes, sizeBytes);
+
     /// <summary>NBD_CMD_DISCONNECT of /dev/nbd<paramref name="index"/>: the kernel fails what waits and detaches it.</summary>
     public static async Task DisconnectAsync(int index)
     {
