@@ -146,16 +146,17 @@ capture() {
 # --- the project's test target -----------------------------------------------------------------
 
 TARGET_PID=
-# start_test_target [DIR]: iscsi-test-target on $PORTAL serving $IQN_DISK to $IQN_CLIENT (RAID-5
-# 3+1 of $DISK_SIZE_MIB MiB files in DIR, default /tmp/raid); returns once it prints its listening
-# line.
+# start_test_target [DIR [MORE-ARGS...]]: iscsi-test-target on $PORTAL serving $IQN_DISK to $IQN_CLIENT
+# (RAID-5 3+1 of $DISK_SIZE_MIB MiB files in DIR, default /tmp/raid; MORE-ARGS such as --luns 2 go to the
+# target); returns once it prints its listening line.
 # shellcheck disable=SC2120  # DIR is optional
 start_test_target() {
     local dir=${1:-/tmp/raid}
+    shift || true
     command -v iscsi-test-target > /dev/null || fail "iscsi-test-target is not on PATH (LAB_BIN=${LAB_BIN:-})"
     mkdir -p "$dir"
     local args=(--portal "$PORTAL" --target "$IQN_DISK" --acl "$IQN_CLIENT"
-                --raid5 3+1 --disk-size "${DISK_SIZE_MIB}M" --dir "$dir")
+                --raid5 3+1 --disk-size "${DISK_SIZE_MIB}M" --dir "$dir" "$@")
     echo "+ iscsi-test-target ${args[*]} &"
     iscsi-test-target "${args[@]}" > /tmp/target.out 2> /tmp/target.log &
     TARGET_PID=$!
