@@ -18,13 +18,24 @@ public sealed class LunChangeTests
 
     private static ulong LunField(int lun) => (ulong)lun << 48; // flat peripheral addressing, LUN < 256
 
-    private static async Task<(RunningTarget Running, LunInventory Inventory, RawInitiator Initiator)> StartAsync()
+    /// <summary>A running target with its control inventory and one logged-in initiator, disposed together.</summary>
+    private sealed record LoggedIn(RunningTarget Running, LunInventory Inventory, RawInitiator Initiator) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Initiator.DisposeAsync();
+            Inventory.Dispose();
+            await Running.DisposeAsync();
+        }
+    }
+
+    private static async Task<LoggedIn> StartAsync()
     {
         var running = await TestTargets.StartAsync(new MemoryVolume(Size));
         var inventory = new LunInventory(running.Target, null, []);
         var initiator = await RawInitiator.ConnectAsync(running.Port);
         await initiator.LoginAsync(TestTargets.InitiatorName, TestTargets.TargetName);
-        return (running, inventory, initiator);
+        return new LoggedIn(running, inventory, initiator);
     }
 
     private static byte[] ReportLuns()
@@ -60,10 +71,8 @@ public sealed class LunChangeTests
     [Fact]
     public async Task An_added_lun_is_reported_once_on_the_others_and_REPORT_LUNS_lists_it()
     {
-        var (running, inventory, initiator) = await StartAsync();
-        await using var _ = running;
-        using var __ = inventory;
-        await using var ___ = initiator;
+        await using var target = await StartAsync();
+        var (running, inventory, initiator) = target;
         Assert.Equal(0, (await initiator.ExecuteAsync(Cdb.TestUnitReady(), 0, read: false)).Status);
 
         Assert.Equal("ok LUN 1 added, 8.0 MiB", inventory.Execute("add 1 8M"));
@@ -85,10 +94,8 @@ public sealed class LunChangeTests
     [Fact]
     public async Task REPORT_LUNS_clears_the_pending_change_on_every_lun()
     {
-        var (running, inventory, initiator) = await StartAsync();
-        await using var _ = running;
-        using var __ = inventory;
-        await using var ___ = initiator;
+        await using var target = await StartAsync();
+        var (running, inventory, initiator) = target;
         inventory.Execute("add 1 4M");
         inventory.Execute("add 2 4M"); // raises the change on LUN 1 as well; the condition is queued once per LUN
 
@@ -102,10 +109,8 @@ public sealed class LunChangeTests
     [Fact]
     public async Task A_removed_lun_fails_its_commands_cleanly_and_the_others_see_the_change()
     {
-        var (running, inventory, initiator) = await StartAsync();
-        await using var _ = running;
-        using var __ = inventory;
-        await using var ___ = initiator;
+        await using var target = await StartAsync();
+        var (running, inventory, initiator) = target;
         inventory.Execute("add 1 4M");
         await initiator.ExecuteAsync(ReportLuns(), 4096);
 
@@ -123,10 +128,8 @@ public sealed class LunChangeTests
     [Fact]
     public async Task A_grown_lun_reports_its_capacity_change_to_itself_only_and_keeps_its_data()
     {
-        var (running, inventory, initiator) = await StartAsync();
-        await using var _ = running;
-        using var __ = inventory;
-        await using var ___ = initiator;
+        await using var target = await StartAsync();
+        var (running, inventory, initiator) = target;
         inventory.Execute("add 1 4M");
         await initiator.ExecuteAsync(ReportLuns(), 4096);
         var block = new byte[512];
@@ -147,10 +150,8 @@ public sealed class LunChangeTests
     [Fact]
     public async Task Wrong_control_commands_get_a_one_line_error_and_change_nothing()
     {
-        var (running, inventory, initiator) = await StartAsync();
-        await using var _ = running;
-        using var __ = inventory;
-        await using var ___ = initiator;
+        await using var target = await StartAsync();
+        var (running, inventory, initiator) = target;
         inventory.Execute("add 1 4M");
 
         Assert.Equal("error: LUN 1 exists", inventory.Execute("add 1 4M"));
