@@ -3,7 +3,7 @@ namespace IscsiUp.Io;
 /// <summary>
 /// The read side of a socket for a loop whose sends follow a <see cref="SendSchedule"/>: a read that cannot
 /// complete at once first pushes out the held sends (the answer it waits for may depend on them). Sits under the
-/// loop's BufferedStream (<see cref="SendSchedule.BufferedReader"/>), so only real socket reads get here.
+/// loop's <see cref="ReceiveBuffer"/> (<see cref="SendSchedule.BufferedReader"/>), so only real socket reads get here.
 /// </summary>
 public sealed class PushBeforeWaitingReadStream(Stream inner, SendSchedule schedule) : Stream
 {

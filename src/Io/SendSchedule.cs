@@ -43,7 +43,7 @@ public sealed class SendSchedule
 
     /// <summary>The buffered read side of a loop's socket: a read that has to wait pushes the held sends first.</summary>
     public Stream BufferedReader(Stream socketStream, int bufferSize) =>
-        new BufferedStream(new PushBeforeWaitingReadStream(socketStream, this), bufferSize);
+        new ReceiveBuffer(new PushBeforeWaitingReadStream(socketStream, this), bufferSize);
 
     /// <summary>Awaits <paramref name="pending"/>, pushing out the held sends first if it has to wait (the answer it
     /// waits for may depend on them).</summary>
