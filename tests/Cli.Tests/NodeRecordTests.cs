@@ -81,4 +81,31 @@ public sealed class NodeRecordTests
 
         Assert.Equal($"node record {record}: invalid node.startup \"{record}\": automatic or manual", error.Message);
     }
+
+    [Fact]
+    public void Node_portals_round_trip_and_a_record_written_before_them_still_loads()
+    {
+        using var cli = new CliRun();
+        string older = Path.Combine(cli.Root, "older.node");
+        File.WriteAllText(older, $"node.target={BundledTarget.TargetName}\nnode.portal=127.0.0.1:3260\nnode.initiator={BundledTarget.Client}\nnode.startup=manual\n");
+        Assert.Empty(Config.NodeRecord.Load(older).Portals);
+
+        File.AppendAllText(older, "node.portals=127.0.0.1:3260,1 [2001:db8::1]:3261,2\n");
+        var loaded = Config.NodeRecord.Load(older);
+        Assert.Equal(["127.0.0.1:3260,1", "[2001:db8::1]:3261,2"], loaded.Portals.Select(p => p.ToString()));
+
+        File.AppendAllText(older, "node.portals=127.0.0.1:99999,1\n");
+        var error = Assert.Throws<UserError>(() => Config.NodeRecord.Load(older));
+        Assert.StartsWith($"node record {older}: invalid node.portals entry \"127.0.0.1:99999,1\"", error.Message);
+    }
+
+    [Fact]
+    public void Discovered_portals_add_up_and_a_portal_listed_again_takes_its_new_group_tag()
+    {
+        static Initiator.Discovery.TargetPortal P(string text) => Initiator.Discovery.TargetPortal.Parse(text);
+
+        var merged = Commands.DiscoverCommand.Merge([P("10.0.0.1:3260,1"), P("10.0.0.2:3260,1")], [P("10.0.0.3:3260,1"), P("10.0.0.2:3260,2")]);
+
+        Assert.Equal(["10.0.0.1:3260,1", "10.0.0.2:3260,2", "10.0.0.3:3260,1"], merged.Select(p => p.ToString()));
+    }
 }

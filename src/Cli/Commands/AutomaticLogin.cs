@@ -50,7 +50,7 @@ public static class AutomaticLogin
                     InitiatorName = node.Initiator, TargetName = node.Target, Chap = node.ReadChap() ?? defaults.ReadChap(discovery: false),
                     HeaderDigest = defaults.HeaderDigest, DataDigest = defaults.DataDigest, Timeout = TimeSpan.FromSeconds(defaults.LoginTimeoutSeconds),
                 };
-                var request = LoginRequest.From(CommonOptions.ParsePortal(node.Portal), options, node.Lun is { } lun ? [lun] : null, node.Export, defaults.Recovery) with { Timeouts = node.Timeouts };
+                var request = LoginRequest.From(CommonOptions.ParsePortal(node.Portal), options, node.Lun is { } lun ? [lun] : null, node.Export, defaults.Recovery) with { Timeouts = node.Timeouts, Portals = [.. node.Portals.Select(p => p.ToString())] };
                 code = await DaemonClient.SendAsync(new ControlRequest(ControlRequest.LoginOp, request), startDaemon: true, Console.Out, stderr, ct)
                     .ConfigureAwait(false);
             }

@@ -38,6 +38,7 @@ public static class DiscoverCommand
             foreach (var bad in targets.Where(t => !Config.InitiatorName.IsValid(t.Name.ToLowerInvariant())))
                 Console.Error.WriteLine($"iscsi-up: {where} reported \"{PeerText.Escape(bad.Name)}\", which is not a valid iSCSI target name; skipped");
             targets = [.. targets.Where(t => Config.InitiatorName.IsValid(t.Name.ToLowerInvariant()))];
+            RememberPortals(targets);
             if (result.GetValue(json))
             {
                 DiscoveredPortal[] list = [.. targets.SelectMany(t => t.Portals.Select(p => new DiscoveredPortal(t.Name, p.Portal.ToString(), p.GroupTag)))];
@@ -56,6 +57,37 @@ public static class DiscoverCommand
         });
         return command;
     }
+
+    /// <summary>
+    /// Node records of the targets found learn every portal of their target (node.portals): recovery fails over to
+    /// the others of the session's portal group. A record that cannot be written is named on stderr; discovery stands.
+    /// Portals add up over discoveries: some targets (tgtd) list only the portal asked, so discovering at each portal
+    /// of the target, as with iscsiadm, makes the node know them all.
+    /// </summary>
+    private static void RememberPortals(IReadOnlyList<DiscoveredTarget> targets)
+    {
+        try
+        {
+            foreach (var node in NodeRecord.LoadAll(problems: null))
+            {
+                if (targets.FirstOrDefault(t => string.Equals(t.Name, node.Target, StringComparison.OrdinalIgnoreCase)) is not { } found) continue;
+                var merged = Merge(node.Portals, found.Portals);
+                if (node.Portals.SequenceEqual(merged)) continue;
+                (node with { Portals = merged }).Save();
+            }
+        }
+        catch (Exception e) when (e is UserError or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"iscsi-up: warning: could not remember the portals in the node records: {e.Message}");
+        }
+    }
+
+    /// <summary>The remembered portals, each with the group tag just listed for it, then the portals new to the node.</summary>
+    public static IReadOnlyList<TargetPortal> Merge(IReadOnlyList<TargetPortal> remembered, IReadOnlyList<TargetPortal> listed) =>
+    [
+        .. remembered.Select(old => listed.FirstOrDefault(now => now.Portal == old.Portal) ?? old),
+        .. listed.Where(now => remembered.All(old => old.Portal != now.Portal)),
+    ];
 }
 
 /// <summary>One line of discover's output as JSON: the target and one portal it is reachable at.</summary>

@@ -106,8 +106,8 @@ public static class LoginCommand
                 throw new UserError($"session [{existing.Id}] to {options.TargetName} at {where} already exists", ExitCodes.SessionExists);
 
             if (result.GetValue(foreground))
-                return await new SessionHost(where, options, chosenLuns, export, Console.Out) { Recovery = waits.ToRecovery(defaults.Recovery) }.RunAsync(null, ct).ConfigureAwait(false);
-            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, chosenLuns, export, defaults.Recovery) with { Timeouts = waits });
+                return await new SessionHost(where, options, chosenLuns, export, Console.Out) { Recovery = waits.ToRecovery(defaults.Recovery), KnownPortals = node?.Portals }.RunAsync(null, ct).ConfigureAwait(false);
+            var request = new ControlRequest(ControlRequest.LoginOp, LoginRequest.From(where, options, chosenLuns, export, defaults.Recovery) with { Timeouts = waits, Portals = node is null ? null : [.. node.Portals.Select(p => p.ToString())] });
             return await DaemonClient.SendAsync(request, startDaemon: true, Console.Out, Console.Error, ct).ConfigureAwait(false);
         });
         return command;

@@ -73,6 +73,7 @@ public static class MountCommand
                 ChapUser = known?.ChapUser, ChapSecretFile = known?.ChapSecretFile,
                 ChapTargetUser = known?.ChapTargetUser, ChapTargetSecretFile = known?.ChapTargetSecretFile,
                 NbdTimeout = known?.NbdTimeout, NbdDeadTimeout = known?.NbdDeadTimeout,
+                Portals = known?.Portals ?? [], // what discover learnt: the failover portals
             };
             (credentials is null ? node : node.WithChap(credentials)).Save();
             Console.WriteLine($"{(outcome.Formatted ? "Formatted" : "Kept the existing")} {outcome.FsType} filesystem UUID={outcome.Uuid} on {outcome.Device}");

@@ -144,6 +144,12 @@ public static class NodeCommand
 public sealed record NodeView(string Target, string Portal, string Initiator, int? Lun, string Startup, string? ChapUser, bool MutualChap,
     string? NbdDevice, string? NbdUnix, int? NbdTimeout, int? NbdDeadTimeout, string? MountPoint, string? FsType)
 {
+    /// <summary>Every portal of the target (HOST:PORT,TPGT) the last `discover` listed: what a session may fail over to.</summary>
+    public IReadOnlyList<string> Portals { get; init; } = [];
+
     public static NodeView From(NodeRecord n) => new(n.Target, n.Portal, n.Initiator, n.Lun, n.Startup, n.ChapUser,
-        n.ChapTargetSecretFile is not null, n.NbdDevice, n.NbdUnix, n.NbdTimeout, n.NbdDeadTimeout, n.MountPoint, n.FsType);
+        n.ChapTargetSecretFile is not null, n.NbdDevice, n.NbdUnix, n.NbdTimeout, n.NbdDeadTimeout, n.MountPoint, n.FsType)
+    {
+        Portals = [.. n.Portals.Select(p => p.ToString())],
+    };
 }

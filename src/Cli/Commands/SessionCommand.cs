@@ -35,7 +35,7 @@ public static class SessionCommand
             {
                 foreach (var s in sessions) // one line per LUN: a session exposing several shows its id on each
                     foreach (var l in s.Luns)
-                        Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {l.Lun} {l.Device} {Format.Size(l.CapacityBytes)} {s.State}{WaitNote(s)}");
+                        Console.WriteLine($"[{s.Id}] {s.Portal},{s.GroupTag} {s.Target} lun {l.Lun} {l.Device} {Format.Size(l.CapacityBytes)} {s.State}{WaitNote(s)}{PortalNote(s)}");
                 await Daemon.WaitingDevices.WakeDaemonAsync(Console.Error, ct).ConfigureAwait(false); // shown as found, then taken over
                 return ExitCodes.Success;
             }
@@ -62,6 +62,10 @@ public static class SessionCommand
         catch (Exception e) when (e is UserError or IOException or JsonException or System.Net.Sockets.SocketException) { }
         return SessionDetails.From(record);
     }
+
+    /// <summary>For a session that failed over: the portal it runs on now (the line keeps the one logged in at, which logout -p names).</summary>
+    private static string PortalNote(SessionRecord s) =>
+        s.Failovers == 0 ? "" : $" (through {s.CurrentPortal} after {s.Failovers} failover{(s.Failovers == 1 ? "" : "s")})";
 
     /// <summary>For a device waiting for a daemon: how long its I/O is still held.</summary>
     private static string WaitNote(SessionRecord s) =>

@@ -24,6 +24,12 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
     /// <summary>...or an NBD unix socket for userspace clients (a virtual machine's disk, say).</summary>
     public string? NbdUnix { get; init; }
 
+    /// <summary>
+    /// Every portal of the target with its group tag, as the last `discover` listed them (empty in a record written
+    /// before discovery or before iscsi-up remembered them): recovery fails over to those of the session's portal group.
+    /// </summary>
+    public IReadOnlyList<IscsiUp.Initiator.Discovery.TargetPortal> Portals { get; init; } = [];
+
     /// <summary>Command timeout, abort and LU reset timeouts, replacement timeout (unset: the defaults).</summary>
     public SessionTimeouts Timeouts { get; init; } = SessionTimeouts.Default;
 
@@ -69,6 +75,7 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
             .Append("node.nbd_unix=").Append(NbdUnix ?? "").Append('\n')
             .Append("node.nbd_timeout=").Append(NbdTimeout?.ToString(CultureInfo.InvariantCulture) ?? "").Append('\n')
             .Append("node.nbd_dead_timeout=").Append(NbdDeadTimeout?.ToString(CultureInfo.InvariantCulture) ?? "").Append('\n')
+            .Append("node.portals=").AppendJoin(' ', Portals).Append('\n')
             .Append("node.session.auth.username=").Append(ChapUser ?? "").Append('\n')
             .Append("node.session.auth.password_file=").Append(ChapSecretFile ?? "").Append('\n')
             .Append("node.session.auth.username_in=").Append(ChapTargetUser ?? "").Append('\n')
@@ -110,6 +117,7 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
                 NbdUnix = Commands.ArgumentCheck.NbdUnix(Optional("node.nbd_unix"), "node.nbd_unix"),
                 NbdTimeout = Optional("node.nbd_timeout") is { } timeout ? int.Parse(timeout, CultureInfo.InvariantCulture) : null,
                 NbdDeadTimeout = Optional("node.nbd_dead_timeout") is { } dead ? int.Parse(dead, CultureInfo.InvariantCulture) : null,
+                Portals = Optional("node.portals") is { } portals ? ParsePortals(portals) : [],
                 ChapUser = Optional("node.session.auth.username"),
                 ChapSecretFile = Optional("node.session.auth.password_file"),
                 ChapTargetUser = Optional("node.session.auth.username_in"),
@@ -125,6 +133,18 @@ public sealed record NodeRecord(string Target, string Portal, string Initiator, 
         {
             throw new UserError($"node record {path}: {e.Message}"); // a value parsed without ArgumentCheck: still one line, still skipped
         }
+    }
+
+    /// <summary>node.portals: HOST:PORT,TPGT entries separated by spaces.</summary>
+    private static IscsiUp.Initiator.Discovery.TargetPortal[] ParsePortals(string text)
+    {
+        var portals = new List<IscsiUp.Initiator.Discovery.TargetPortal>();
+        foreach (var entry in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            try { portals.Add(IscsiUp.Initiator.Discovery.TargetPortal.Parse(entry)); }
+            catch (FormatException e) { throw new UserError($"invalid node.portals entry \"{entry}\": {e.Message}"); }
+        }
+        return [.. portals];
     }
 
     /// <summary>The record for this target and portal, or null when there is none (a broken one is an error).</summary>

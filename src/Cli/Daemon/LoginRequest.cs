@@ -38,6 +38,13 @@ public sealed record LoginRequest
     public string? ChapTargetUser { get; init; }
     public byte[]? ChapTargetSecret { get; init; }
     public SessionTimeouts? Timeouts { get; init; }
+    /// <summary>The target's portals (HOST:PORT,TPGT) the node record remembers, for failover; null: discovered at login.</summary>
+    public string[]? Portals { get; init; }
+
+    /// <summary>The remembered portals; a malformed one (a request from something else than our client) is left out.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<IscsiUp.Initiator.Discovery.TargetPortal>? KnownPortals =>
+        Portals?.Select(text => IscsiUp.Initiator.Discovery.TargetPortal.TryParse(text, out var portal) ? portal : null).OfType<IscsiUp.Initiator.Discovery.TargetPortal>().ToArray();
 
     public static LoginRequest From(Portal portal, LoginOptions options, IReadOnlyList<int>? luns, ExportRequest export, RecoveryOptions? recovery = null) => new()
     {

@@ -68,7 +68,7 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         log.WriteLine($"iscsi-up: {request}");
         var output = new ClientOutput(client, log, request.Target, portal.ToString());
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var host = new SessionHost(portal, request.ToOptions(), request.WantedLuns, request.Export, output) { ControlSocket = controlPath, Recovery = request.Recovery };
+        var host = new SessionHost(portal, request.ToOptions(), request.WantedLuns, request.Export, output) { ControlSocket = controlPath, Recovery = request.Recovery, KnownPortals = request.KnownPortals };
         held.Host = host;
         held.Run = Task.Run(() => host.RunAsync(() => ready.TrySetResult(), held.Stop.Token));
         _ = held.Run.ContinueWith(_ => Forget(held), TaskScheduler.Default);

@@ -56,6 +56,12 @@ public sealed record SessionDetails
     /// <summary>LOGGED IN, or REOPEN while a lost connection is being replaced (iscsiadm's words); null when unknown.</summary>
     public string? ConnectionState { get; init; }
     public int? Recoveries { get; init; }
+    /// <summary>The portal the session uses now: after a failover another one of its portal group than <see cref="Portal"/>.</summary>
+    public string? CurrentPortal { get; init; }
+    /// <summary>How many recoveries landed on a different portal than the one lost.</summary>
+    public int? Failovers { get; init; }
+    /// <summary>Every portal recovery may log in at, the one in use first and the last one lost at the back.</summary>
+    public IReadOnlyList<string>? Portals { get; init; }
     public NegotiatedParameters? Parameters { get; init; }
     public IoStatistics? Io { get; init; }
     public SessionTimers? Timeouts { get; init; }
@@ -65,6 +71,8 @@ public sealed record SessionDetails
         Id = r.Id, Target = r.Target, Portal = r.Portal, GroupTag = r.GroupTag, Initiator = r.Initiator, State = r.State,
         Lun = r.Lun, Device = r.Device, CapacityBytes = r.CapacityBytes, Pid = r.Pid,
         Luns = [.. r.Luns.Select(l => new LunDetails(l.Lun, l.Device, l.CapacityBytes))],
+        CurrentPortal = r.CurrentPortal,
+        Failovers = r.Failovers > 0 ? r.Failovers : null,
     };
 
     /// <summary>iscsiadm -m session -P N's layout: 1 session and connection, 2 adds the parameters, 3 the LUN and its I/O.</summary>
@@ -74,12 +82,16 @@ public sealed record SessionDetails
         void Line(int indent, string line) => text.Append('\t', indent).Append(line).Append('\n');
         string Yes(bool value) => value ? "Yes" : "No";
         Line(0, $"Target: {Target}");
-        Line(1, $"Current Portal: {Portal},{GroupTag}");
+        Line(1, $"Current Portal: {CurrentPortal ?? Portal},{GroupTag}");
+        if (CurrentPortal is { } current && current != Portal) Line(1, $"Persistent Portal: {Portal},{GroupTag}");
         Line(2, $"Iface Initiatorname: {Initiator}");
         Line(2, $"SID: {Id}");
         Line(2, $"iSCSI Connection State: {ConnectionState ?? "unknown (held by login --foreground, pid " + Pid.ToString(CultureInfo.InvariantCulture) + ")"}");
         Line(2, $"iSCSI Session State: {State}");
         if (Recoveries is { } recoveries) Line(2, $"Recoveries: {recoveries}");
+        // Only for a session that can fail over (or did): a single-portal session's lines stay as they were.
+        if (Failovers is { } failovers && (failovers > 0 || Portals is { Count: > 1 })) Line(2, $"Failovers: {failovers}");
+        if (Portals is { Count: > 1 } portals) Line(2, $"Failover Portals: {string.Join(", ", portals.Skip(1))}");
         if (level >= 2 && Parameters is { } p)
         {
             Line(2, "Negotiated iSCSI params:");

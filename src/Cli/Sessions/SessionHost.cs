@@ -26,6 +26,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
     /// <summary>Command timeouts, error handling and reconnects: per node, else iscsi-up.conf, else the defaults.</summary>
     public RecoveryOptions Recovery { get; init; } = new();
 
+    /// <summary>The target's portals the node record remembers; null or empty: a SendTargets at login finds them.</summary>
+    public IReadOnlyList<IscsiUp.Initiator.Discovery.TargetPortal>? KnownPortals { get; init; }
+
     /// <summary>This session's record once it is usable (its id is what `session` shows and `logout` names).</summary>
     public SessionRecord? Record => Volatile.Read(ref _record);
 
@@ -78,6 +81,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             Luns = [.. record.Luns.Select(l => new LunDetails(l.Lun, l.Device, l.CapacityBytes) { Io = IoStatistics.From(exposure.Counters(l.Lun)) })],
             ConnectionState = _recovering ? "REOPEN" : "LOGGED IN",
             Recoveries = session.Reconnects,
+            CurrentPortal = session.Portal.ToString(),
+            Failovers = session.Failovers,
+            Portals = [.. session.Portals.Select(p => p.ToString())],
             Parameters = NegotiatedParameters.From(session.Current.Parameters),
             Timeouts = new SessionTimers((int)Recovery.ReplacementTimeout.TotalSeconds, (int)Recovery.NopInterval.TotalSeconds,
                 (int)Recovery.NopTimeout.TotalSeconds, (int)options.Timeout.TotalSeconds, (int)Recovery.CommandTimeout.TotalSeconds,
@@ -101,6 +107,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
         try
         {
             var parameters = session.Current.Parameters;
+            // Beside the LUN probing, finished before the login reports anything: the discovery session is gone by then.
+            var findingPortals = FailoverPortals.AddAtLoginAsync(session, options, KnownPortals, output, stop);
             var disks = await OpenLunsAsync(session, Adopting?.Luns.Select(l => l.Lun).ToArray() ?? luns, stop).ConfigureAwait(false);
             if (Adopting is { } left)
                 foreach (var (recorded, disk) in left.Luns.Zip(disks))
@@ -111,6 +119,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
                                     "choose one with --lun, or let --nbd-device auto give each its own");
             LunRescan? rescan = null;
             session.ValidateReconnect = (candidate, token) => CheckSameLunsAsync(candidate, rescan?.Disks ?? disks, token);
+            await findingPortals.ConfigureAwait(false);
             foreach (var disk in disks)
                 output.WriteLine($"LUN {disk.Lun}: {disk.Inquiry.Vendor} {disk.Inquiry.Product} {disk.Inquiry.DeviceTypeName}, " +
                                  $"{disk.Capacity.BlockCount} blocks of {disk.BlockSize} bytes ({Format.Size(disk.CapacityBytes)})");
@@ -142,6 +151,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             session.RecoveringChanged += recovering =>
             {
                 _recovering = recovering;
+                if (!recovering) RecordPortalInUse(session);
                 UpdateState(recovering ? SessionRecord.Recovering : SessionRecord.LoggedIn);
                 if (!recovering) _rescan?.Notice();
             };
@@ -264,6 +274,17 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             if (_record.State == SessionRecord.HandOver) return; // left for the next daemon: a late recovery event must not hide that
             var kept = onlyLuns is null ? _record : _record.WithLuns([.. _record.Luns.Where(l => onlyLuns.Contains(l.Lun))]);
             _record = kept with { State = state, LeftAt = leftAt };
+            _record.Save();
+        }
+    }
+
+    /// <summary>After a failover the record names the portal in use, for `session` (also of a --foreground session).</summary>
+    private void RecordPortalInUse(RecoveringSession session)
+    {
+        lock (RecordGate)
+        {
+            if (_record is null || _record.Failovers == session.Failovers || !File.Exists(_record.FilePath) || _record.State == SessionRecord.HandOver) return;
+            _record = _record with { CurrentPortal = session.Portal.ToString(), Failovers = session.Failovers };
             _record.Save();
         }
     }

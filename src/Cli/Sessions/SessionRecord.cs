@@ -31,6 +31,10 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
     public int NbdDeadTimeout { get; init; } = KernelNbdTimeouts.DefaultDeadConnectionSeconds;
     /// <summary>When the device was left waiting (Unix seconds; 0: not left), so `session` and the successor know how long it waits.</summary>
     public long LeftAt { get; init; }
+    /// <summary>The portal in use when a failover took the session to another portal of its group than <see cref="Portal"/> (null: none did).</summary>
+    public string? CurrentPortal { get; init; }
+    /// <summary>How many recoveries landed on another portal than the one lost.</summary>
+    public int Failovers { get; init; }
     /// <summary>The LUNs after the first one that this session exposes (none in a single-LUN session).</summary>
     public IReadOnlyList<LunRecord> OtherLuns { get; init; } = [];
 
@@ -69,7 +73,9 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
             .Append("identifier=").Append(Identifier ?? "").Append('\n')
             .Append("nbd_timeout=").Append(NbdTimeout).Append('\n')
             .Append("nbd_dead_timeout=").Append(NbdDeadTimeout).Append('\n')
-            .Append("left_at=").Append(LeftAt).Append('\n');
+            .Append("left_at=").Append(LeftAt).Append('\n')
+            .Append("current_portal=").Append(CurrentPortal ?? "").Append('\n')
+            .Append("failovers=").Append(Failovers).Append('\n');
         if (OtherLuns.Count > 0) text.Append("other_luns=").AppendJoin(',', OtherLuns.Select(l => l.Lun)).Append('\n');
         foreach (var other in OtherLuns)
         {
@@ -106,6 +112,8 @@ public sealed record SessionRecord(int Id, int Pid, string Target, string Portal
                 NbdTimeout = Optional("nbd_timeout") is { } timeout ? int.Parse(timeout, CultureInfo.InvariantCulture) : KernelNbdTimeouts.DefaultRequestSeconds,
                 NbdDeadTimeout = Optional("nbd_dead_timeout") is { } dead ? int.Parse(dead, CultureInfo.InvariantCulture) : KernelNbdTimeouts.DefaultDeadConnectionSeconds,
                 LeftAt = Optional("left_at") is { } left ? long.Parse(left, CultureInfo.InvariantCulture) : 0,
+                CurrentPortal = Optional("current_portal"),
+                Failovers = Optional("failovers") is { } failovers ? int.Parse(failovers, CultureInfo.InvariantCulture) : 0,
                 OtherLuns = Optional("other_luns") is { } others
                     ? [.. others.Split(',').Select(text => int.Parse(text, CultureInfo.InvariantCulture)).Select(lun => new LunRecord(lun,
                         values[$"lun{lun}.device"], long.Parse(values[$"lun{lun}.capacity"], CultureInfo.InvariantCulture))

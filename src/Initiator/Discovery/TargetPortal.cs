@@ -15,5 +15,11 @@ public sealed record TargetPortal(Portal Portal, int GroupTag)
         return new TargetPortal(Portal.Parse(comma >= 0 ? address[..comma] : address), tag);
     }
 
+    public static bool TryParse(string address, out TargetPortal? portal)
+    {
+        try { portal = Parse(address); return true; }
+        catch (FormatException) { portal = null; return false; }
+    }
+
     public override string ToString() => $"{Portal},{GroupTag}";
 }

@@ -14,11 +14,15 @@ namespace IscsiUp.Initiator.Session;
 /// connection drops, a target restarts or a NOP-Out ping goes unanswered, it logs in again with the same ISID
 /// (reinstating the session) under a Polly retry with exponential back-off and jitter, and re-issues every
 /// command that had no SCSI status. Callers see latency, not errors, unless the replacement timeout passes;
-/// then commands fail with <see cref="SessionLostException"/> instead of hanging.
+/// then commands fail with <see cref="SessionLostException"/> instead of hanging. A session that knows other portals
+/// of its portal group (<see cref="AddPortals"/>) fails over: the portal that failed goes to the back of the list and
+/// the login attempts go round the others first.
 /// </summary>
 public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
 {
-    private readonly Portal _portal;
+    /// <summary>Where to log in again, the portal in use first; under <see cref="_gate"/>.</summary>
+    private readonly List<Portal> _portals;
+    private readonly int? _groupTag;
     private readonly LoginOptions _options;
     private readonly RecoveryOptions _recovery;
     private readonly int _queueDepth;
@@ -36,7 +40,8 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     private RecoveringSession(IscsiSession first, Portal portal, LoginOptions options, RecoveryOptions recovery, int queueDepth, SendSchedule? schedule)
     {
         _current = first;
-        _portal = portal;
+        _portals = [portal];
+        _groupTag = first.Parameters.TargetPortalGroupTag;
         _options = options;
         _recovery = recovery;
         _queueDepth = queueDepth;
@@ -57,7 +62,25 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     }
 
     public string? TargetName => _options.TargetName;
-    public Portal Portal => _portal;
+    /// <summary>The portal in use (after a failover not the one the session logged in at).</summary>
+    public Portal Portal { get { lock (_gate) return _portals[0]; } }
+
+    /// <summary>Every portal recovery may log in at, the one in use first.</summary>
+    public IReadOnlyList<Portal> Portals { get { lock (_gate) return [.. _portals]; } }
+
+    /// <summary>How many reconnects landed on a different portal than the one that was lost.</summary>
+    public int Failovers { get; private set; }
+
+    /// <summary>
+    /// Other portals of the same portal group (same target, same TPGT: RFC 7143 lets a session be reinstated only
+    /// there) that recovery may log in at when the one in use is unreachable; known ones are skipped.
+    /// </summary>
+    public void AddPortals(IEnumerable<Portal> others)
+    {
+        lock (_gate)
+            foreach (var portal in others)
+                if (!_portals.Contains(portal)) _portals.Add(portal);
+    }
     public IscsiSession Current => Volatile.Read(ref _current);
 
     /// <summary>Progress and trouble in words ("connection lost ...", "reconnected after 3 attempts"); repeats of
@@ -99,7 +122,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
                     losses++;
                 }
                 if (losses > _recovery.CommandRetries)
-                    throw new IOException($"{ScsiOpcode.Name(command.Cdb.Span)} to {TargetName} at {_portal} was lost with the connection " +
+                    throw new IOException($"{ScsiOpcode.Name(command.Cdb.Span)} to {TargetName} at {Portal} was lost with the connection " +
                                           $"{losses} times; giving up on it (last: {e.Message})", e);
             }
         }
@@ -119,7 +142,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     {
         while (true)
         {
-            if (Volatile.Read(ref _closed) != 0) throw new SessionLostException($"session to {TargetName} at {_portal} is closed");
+            if (Volatile.Read(ref _closed) != 0) throw new SessionLostException($"session to {TargetName} at {Portal} is closed");
             Task<IscsiSession>? reconnecting;
             IscsiSession current;
             lock (_gate)
@@ -150,7 +173,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
         lock (_gate)
         {
             if (!ReferenceEquals(failed, _current) || _reconnecting is not null) return;
-            _log.Write($"{reason}; reconnecting to {TargetName} at {_portal}");
+            _log.Write($"{reason}; reconnecting to {TargetName} at {Portal}");
             _reconnecting = Task.Run(() => ReconnectAsync(failed));
         }
         RecoveringChanged?.Invoke(true);
@@ -160,6 +183,15 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     {
         failed.Abort("replaced by a new connection");
         int attempts = 0;
+        // The portal that failed goes to the back: the attempts go round the other portals of the group first.
+        Portal lost;
+        Portal[] order;
+        lock (_gate)
+        {
+            lost = _portals[0];
+            order = [.. _portals.Skip(1), lost];
+        }
+        Portal tried = lost;
         var started = DateTime.UtcNow;
         var lasted = System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _currentSince));
         var pipeline = new ResiliencePipelineBuilder()
@@ -187,15 +219,19 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
             if (shortLived > 0)
             {
                 var pause = BackOff(shortLived);
-                _log.Write($"the connection to {TargetName} at {_portal} failed {lasted.TotalSeconds:0.0} s after its login ({shortLived} time(s) in a row); next login in {pause.TotalSeconds:0.0} s");
+                _log.Write($"the connection to {TargetName} at {Portal} failed {lasted.TotalSeconds:0.0} s after its login ({shortLived} time(s) in a row); next login in {pause.TotalSeconds:0.0} s");
                 await Task.Delay(pause, _closing.Token).ConfigureAwait(false);
             }
             var session = await pipeline.ExecuteAsync(async token =>
             {
+                tried = order[attempts % order.Length];
                 attempts++;
-                var candidate = await IscsiSession.LoginAsync(_portal, _options, token, _queueDepth, _recovery, _schedule).ConfigureAwait(false);
+                var candidate = await IscsiSession.LoginAsync(tried, _options, token, _queueDepth, _recovery, _schedule).ConfigureAwait(false);
                 try
                 {
+                    // The ISID names the session only within its portal group: elsewhere the login would start a second one.
+                    if (tried != lost && candidate.Parameters.TargetPortalGroupTag != _groupTag)
+                        throw new IOException($"{tried} is in portal group {candidate.Parameters.TargetPortalGroupTag}, not {_groupTag}");
                     if (ValidateReconnect is { } validate) await validate(candidate, token).ConfigureAwait(false);
                     return candidate;
                 }
@@ -210,11 +246,16 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
                 _current = session;
                 _reconnecting = null;
                 Reconnects++;
+                int landed = Array.IndexOf(order, tried);
+                _portals.Clear();
+                _portals.AddRange([.. order.Skip(landed), .. order.Take(landed)]);
+                if (tried != lost) Failovers++;
                 Interlocked.Exchange(ref _currentSince, System.Diagnostics.Stopwatch.GetTimestamp());
             }
             Watch(session);
             RecoveringChanged?.Invoke(false);
-            _log.Write($"reconnected to {TargetName} at {_portal} after {attempts} attempt(s), {(DateTime.UtcNow - started).TotalSeconds:0.0} s");
+            if (tried != lost) Log?.Invoke($"portal {lost} unreachable, logged in again through {tried}");
+            _log.Write($"reconnected to {TargetName} at {Portal} after {attempts} attempt(s), {(DateTime.UtcNow - started).TotalSeconds:0.0} s");
             return session;
         }
         catch (Exception e)
@@ -223,9 +264,10 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
             // offers something else (a validation failure). Fail every waiting command rather than hang.
             var error = new SessionLostException(e switch
             {
-                TimeoutRejectedException => $"could not reconnect to {TargetName} at {_portal} within the {_recovery.ReplacementTimeout.TotalSeconds:0} s replacement timeout",
-                OperationCanceledException => $"session to {TargetName} at {_portal} is closed",
-                _ => $"reconnected to {TargetName} at {_portal}, but {e.Message}",
+                TimeoutRejectedException => $"could not reconnect to {TargetName} at {Portal}{(order.Length > 1 ? $" nor at {string.Join(", ", order.SkipLast(1))}" : "")} " +
+                                            $"within the {_recovery.ReplacementTimeout.TotalSeconds:0} s replacement timeout",
+                OperationCanceledException => $"session to {TargetName} at {Portal} is closed",
+                _ => $"reconnected to {TargetName} at {Portal}, but {e.Message}",
             }, e);
             Interlocked.Exchange(ref _closed, 1);
             Failed?.Invoke(error);

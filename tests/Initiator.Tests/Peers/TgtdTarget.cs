@@ -286,6 +286,14 @@ public sealed class TgtdTarget : IAsyncDisposable
         return output;
     }
 
+    /// <summary>Opens one more portal on 127.0.0.1 (a free port) in tgtd's portal group 1; SendTargets then lists both.</summary>
+    public async Task<Portal> AddPortalAsync(CancellationToken ct = default)
+    {
+        int port = FreePort();
+        await AdminAsync(ct, "--op", "new", "--mode", "portal", "--param", $"portal=127.0.0.1:{Num(port)}");
+        return new Portal("127.0.0.1", port);
+    }
+
     /// <summary>Reads bytes of the file behind LUN 1.</summary>
     public byte[] ReadBacking(long offset, int length)
     {
