@@ -74,6 +74,7 @@ public static class MountCommand
                 ChapTargetUser = known?.ChapTargetUser, ChapTargetSecretFile = known?.ChapTargetSecretFile,
                 NbdTimeout = known?.NbdTimeout, NbdDeadTimeout = known?.NbdDeadTimeout,
                 Portals = known?.Portals ?? [], // what discover learnt: the failover portals
+                Timeouts = known?.Timeouts ?? SessionTimeouts.Default, // what `node` set: the session's waits
             };
             (credentials is null ? node : node.WithChap(credentials)).Save();
             Console.WriteLine($"{(outcome.Formatted ? "Formatted" : "Kept the existing")} {outcome.FsType} filesystem UUID={outcome.Uuid} on {outcome.Device}");

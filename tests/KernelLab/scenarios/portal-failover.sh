@@ -14,7 +14,7 @@ readonly MNT=/iscsi RAID=/tmp/raid LOST=127.0.0.2:3261
 
 step "the target on two portals; the node learns both"
 start_test_target "$RAID" --portal "$LOST"
-run iscsi-up node -T "$IQN_DISK" -p "$LOST" -I "$IQN_CLIENT"
+run iscsi-up node -T "$IQN_DISK" -p "$LOST" -I "$IQN_CLIENT" --replacement-timeout 150
 run iscsi-up discover -p "$LOST" -I "$IQN_CLIENT"
 node=$(cat "$ISCSI_UP_CONFIG_DIR"/nodes/*.node)
 assert_contains "$node" "node.portals=" "the node record after discover"
@@ -25,6 +25,7 @@ run iscsi-up mount -T "$IQN_DISK" -p "$LOST" -I "$IQN_CLIENT" -m "$MNT" --fstab 
 DEVICE=$(findmnt -n -o SOURCE --target "$MNT")
 [[ $DEVICE == /dev/nbd* ]] || fail "$MNT is mounted from '$DEVICE', not /dev/nbdX"
 grep '^node.portals=' "$ISCSI_UP_CONFIG_DIR"/nodes/*.node | grep -q "$PORTAL" || fail "mount dropped node.portals from the node record"
+grep -qx 'node.session.timeo.replacement_timeout=150' "$ISCSI_UP_CONFIG_DIR"/nodes/*.node || fail "mount dropped the node's replacement timeout: $(grep replacement "$ISCSI_UP_CONFIG_DIR"/nodes/*.node)"
 start_writer "$MNT/w"
 writer_progress 5 120 "before the failover"
 
