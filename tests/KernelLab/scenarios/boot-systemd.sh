@@ -5,13 +5,16 @@
 # iscsi-up.service, the boot unit running `iscsi-up login --automatic`; ExecStart pointed at the
 # lab's binary), across boots that share /lab/persist (the target's member disks and what each boot
 # leaves for the next):
-#   a (plain init): iscsi-test-target --dir /lab/persist/raid; `iscsi-up mount -m /iscsi` with the
-#     real /etc/fstab and /etc/iscsi-up of the overlay: formats, mounts, one fstab line, an
-#     automatic node; write a file; umount, logout; save /etc/iscsi-up and /etc/fstab.
+#   a (plain init): iscsi-test-target --dir /lab/persist/raid --luns 2; `iscsi-up mount -m /iscsi`
+#     with the real /etc/fstab and /etc/iscsi-up of the overlay: formats LUN 0, mounts, one fstab line,
+#     an automatic node; write a file. LUN 1 (logged in too) gets ext4, a file, and an fstab line by
+#     its udev name, /dev/disk/by-path/ip-127.0.0.1:3260-iscsi-IQN-lun-1 /data ext4 _netdev, as an
+#     open-iscsi user's fstab has; umount, logout; save /etc/iscsi-up and /etc/fstab.
 #   b (systemd): /etc/iscsi-up and /etc/fstab restored; lab-target.service runs the target from
 #     the persistent disks before iscsi-up.service; iscsi-up.service and iscsi-upd.socket enabled
 #     with `systemctl enable`. After remote-fs.target: /iscsi is mounted from /dev/nbdX with the
-#     right UUID (by udev's /dev/disk/by-uuid link), the file is intact; write a second file; clean
+#     right UUID (by udev's /dev/disk/by-uuid link), and /data from LUN 1's /dev/nbdX through its
+#     by-path name (the package's udev rule), the files are intact; write a second file; clean
 #     poweroff. A drop-in on iscsi-upd.service records (ExecStop) whether /iscsi was still mounted
 #     when the daemon began to stop.
 #   c (systemd): both files intact, XFS needed no log recovery, and in boot b /iscsi was unmounted
@@ -37,8 +40,8 @@ mkdir -p "$state"
 # --- boot a: plain init ---------------------------------------------------------------------------
 boot_a() {
     rm -rf "${raid:?}" "${state:?}"/*
-    step "start iscsi-test-target with its disks on the persistent share ($raid)"
-    start_test_target "$raid"
+    step "start iscsi-test-target with its disks on the persistent share ($raid), LUNs 0 and 1"
+    start_test_target "$raid" --luns 2
 
     step "iscsi-up mount -m /iscsi with the real /etc/fstab and /etc/iscsi-up"
     cp -p /etc/fstab /tmp/fstab.before 2> /dev/null || : > /tmp/fstab.before
@@ -60,6 +63,21 @@ boot_a() {
     step "write a file"
     write_payload /iscsi
     cp /tmp/payload.sha256 "$state/payload.sha256"
+
+    local lun1 by_path
+    step "LUN 1: ext4, a file, and an fstab line by its by-path name"
+    lun1=$(iscsi-up session | sed -n "s|^\[[0-9]*\] .* $IQN_DISK lun 1 \(/dev/nbd[0-9]*\) .*|\1|p")
+    [[ -b $lun1 ]] || fail "iscsi-up session shows no kernel device for LUN 1: $(iscsi-up session 2>&1)"
+    run mkfs.ext4 -q "$lun1"
+    mkdir -p /data
+    run mount "$lun1" /data
+    head -c 1M /dev/urandom > /data/lun1.bin
+    (cd /data && sha256sum lun1.bin) > "$state/lun1.sha256"
+    run umount /data
+    by_path="/dev/disk/by-path/ip-$PORTAL-iscsi-$IQN_DISK-lun-1 /data ext4 defaults,_netdev 0 0"
+    [[ -z $(tail -c1 /etc/fstab) ]] || echo >> /etc/fstab
+    echo "$by_path" >> /etc/fstab
+    note "fstab line: $by_path"
 
     step "umount and log out (the plain init has no shutdown sequence of its own), stop the target"
     capture um iscsi-up umount -m /iscsi
@@ -84,6 +102,8 @@ setup_systemd_boot() {
     cp -a "$state/etc-iscsi-up" /etc/iscsi-up
     cp -p "$state/fstab" /etc/fstab
     grep -H . /etc/fstab | sed 's/^/  /'
+    mkdir -p /data /etc/udev/rules.d
+    sed "s|/usr/bin/iscsi-up |$LAB_BIN/iscsi-up |g" "$LAB_REPO/packaging/udev/59-iscsi-up.rules" > /etc/udev/rules.d/59-iscsi-up.rules
 
     step "install packaging/systemd's units (ExecStart: $LAB_BIN/iscsi-up ...) and enable them"
     local unit
@@ -128,7 +148,7 @@ RequiresMountsFor=/lab/persist /lab/results
 
 [Service]
 Type=simple
-ExecStart=$LAB_BIN/iscsi-test-target --portal $PORTAL --target $IQN_DISK --acl $IQN_CLIENT --raid5 3+1 --disk-size ${DISK_SIZE_MIB}M --dir $raid $*
+ExecStart=$LAB_BIN/iscsi-test-target --portal $PORTAL --target $IQN_DISK --acl $IQN_CLIENT --raid5 3+1 --disk-size ${DISK_SIZE_MIB}M --dir $raid --luns 2 $*
 # Not Type=notify: it does not speak sd_notify. Ready once it prints its listening line.
 ExecStartPost=/bin/bash -c 'for i in \$\$(seq 600); do grep -q "^listening on " /lab/results/target.out 2> /dev/null && exit 0; sleep 0.1; done; exit 1'
 StandardOutput=append:/lab/results/target.out
@@ -167,6 +187,7 @@ check_mount() {
     assert_contains "$session" "$device" "iscsi-up session"
     note "iscsi-up session: $session"
     check_daemon_summary 1
+    check_by_path_mount
     # Started in the right order: target, iscsi-up (ready), then the mount.
     local t_target t_iscsi t_mount
     t_target=$(systemctl show -P ActiveEnterTimestampMonotonic lab-target.service)
@@ -174,6 +195,22 @@ check_mount() {
     t_mount=$(systemctl show -P ActiveEnterTimestampMonotonic iscsi.mount)
     note "active since (monotonic us): lab-target $t_target, iscsi-up $t_iscsi, iscsi.mount $t_mount"
     ((t_target <= t_iscsi && t_iscsi <= t_mount)) || fail "start order is not target, iscsi-up, mount"
+}
+
+# check_by_path_mount: /data is mounted from LUN 1's /dev/nbdX through the fstab line by its by-path name,
+# which udev made with the package's rule, and holds boot a's file.
+check_by_path_mount() {
+    local link=/dev/disk/by-path/ip-$PORTAL-iscsi-$IQN_DISK-lun-1 device mounted want
+    step "/data is mounted from LUN 1 through $link"
+    device=$(iscsi-up session | sed -n "s|^\[[0-9]*\] .* $IQN_DISK lun 1 \(/dev/nbd[0-9]*\) .*|\1|p")
+    [[ -b $device ]] || fail "iscsi-up session shows no kernel device for LUN 1: $(iscsi-up session 2>&1)"
+    [[ $(readlink -f "$link") == "$device" ]] || fail "$link leads to '$(readlink -f "$link")', not LUN 1's $device: $(ls -l /dev/disk/by-path 2>&1 | tr '\n' '|')"
+    mounted=$(findmnt -n -o SOURCE,FSTYPE --mountpoint /data) \
+        || fail "/data is not mounted after remote-fs.target (data.mount: $(systemctl is-active data.mount); $(journal_of -u data.mount | tail -n 3 | tr '\n' '|'))"
+    [[ $mounted == "$device ext4" ]] || fail "/data is '$mounted', expected '$device ext4'"
+    want=$(cut -d' ' -f1 "$state/lun1.sha256")
+    [[ $(sha256sum /data/lun1.bin | cut -d' ' -f1) == "$want" ]] || fail "/data/lun1.bin does not have boot a's checksum"
+    note "/data: $mounted through $link; lun1.bin intact"
 }
 
 # check_daemon_summary N: the boot unit says N of its 1 node(s) logged in, in the journal; the daemon
