@@ -59,10 +59,14 @@ public sealed class LunRescan : IAsyncDisposable
     /// <summary>Starts reacting to the target's unit attentions.</summary>
     public void Start() => _loop = Task.Run(LoopAsync);
 
-    private void Watch(ScsiDisk disk) => disk.UnitAttention = sense =>
+    private void Watch(ScsiDisk disk) => disk.UnitAttention = Consider;
+
+    /// <summary>Takes note of sense data the target reported, with a command's status or in a SCSI asynchronous
+    /// event: a changed LUN inventory or capacity asks for a rescan.</summary>
+    public void Consider(SenseData sense)
     {
         if (ScsiDisk.IsLunInventoryChange(sense) || ScsiDisk.IsCapacityChange(sense)) Notice();
-    };
+    }
 
     private async Task LoopAsync()
     {

@@ -158,6 +158,7 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             _live = (session, exposure);
             rescan = new LunRescan(session, Adopting is null ? luns : null, exposure, output, disks.Zip(devices)) { Changed = LunsChanged };
             _rescan = rescan;
+            session.AsyncSense += (_, sense) => rescan.Consider(sense);
             rescan.Start();
             output.Flush();
             ready?.Invoke();

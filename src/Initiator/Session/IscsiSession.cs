@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using IscsiUp.Initiator.Login;
@@ -76,6 +77,11 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
 
     /// <summary>Raised when the target asks for a logout (asynchronous event 1); the session logs out by itself.</summary>
     public event Action<string>? TargetEvent;
+
+    /// <summary>Raised for a SCSI asynchronous event (asynchronous event 0): the LUN field and the sense data it
+    /// carries, such as REPORTED LUNS DATA HAS CHANGED from a target that announces LUN changes without waiting
+    /// for the next command.</summary>
+    public event Action<ulong, SenseData>? AsyncSense;
 
     /// <summary>Set once the session can no longer carry commands.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
@@ -461,11 +467,16 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
     {
         UpdateWindow(pdu);
         UpdateStatSN(pdu.StatSN);
-        await _connection.Reader.SkipDataAsync(pdu, ct).ConfigureAwait(false);
         byte asyncEvent = pdu.AsyncEvent;
+        if (asyncEvent == 0)
+        {
+            await _connection.Reader.ReadDataAsync(pdu, ct).ConfigureAwait(false);
+            OnAsyncSense(pdu.Lun, pdu.Data.Span);
+            return;
+        }
+        await _connection.Reader.SkipDataAsync(pdu, ct).ConfigureAwait(false);
         switch (asyncEvent)
         {
-            case 0: break; // SCSI asynchronous event: sense only, nothing to do here
             case 1:
                 TargetEvent?.Invoke($"target {TargetName} at {Portal} requests logout within {pdu.AsyncParameter3} s");
                 _ = Task.Run(() => LogoutAsync(CancellationToken.None));
@@ -481,6 +492,19 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
                 TargetEvent?.Invoke($"target {TargetName} at {Portal} sent asynchronous event {asyncEvent}");
                 break;
         }
+    }
+
+    /// <summary>The data segment of a SCSI asynchronous event: SenseLength (2 bytes), then the sense data (RFC 7143
+    /// section 11.9.4). One without readable sense is logged and otherwise ignored.</summary>
+    private void OnAsyncSense(ulong lun, ReadOnlySpan<byte> data)
+    {
+        int length = data.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(data) : 0;
+        if (length > data.Length - 2 || SenseData.Parse(data.Slice(2, length)) is not { } sense)
+        {
+            TargetEvent?.Invoke($"target {TargetName} at {Portal} sent a SCSI asynchronous event without readable sense data (ignored)");
+            return;
+        }
+        AsyncSense?.Invoke(lun, sense);
     }
 
     private async ValueTask OnRejectAsync(Pdu pdu, CancellationToken ct)

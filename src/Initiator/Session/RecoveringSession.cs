@@ -93,6 +93,9 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     /// <summary>True while the connection is being replaced (commands wait), false once it is back.</summary>
     public event Action<bool>? RecoveringChanged;
 
+    /// <summary>A SCSI asynchronous event from whichever connection is current (see <see cref="IscsiSession.AsyncSense"/>).</summary>
+    public event Action<ulong, SenseData>? AsyncSense;
+
     /// <summary>Checks run after each reconnect before commands are re-issued (for example: is it still the same LUN?).</summary>
     public Func<IScsiSession, CancellationToken, Task>? ValidateReconnect { get; set; }
 
@@ -164,6 +167,7 @@ public sealed class RecoveringSession : IScsiSession, IAsyncDisposable
     {
         session.Lost += error => StartReconnect(session, error.Message);
         session.TargetEvent += _log.Write;
+        session.AsyncSense += (lun, sense) => AsyncSense?.Invoke(lun, sense);
     }
 
     /// <summary>Starts one reconnect for the failed session (later calls for the same failure join it).</summary>
