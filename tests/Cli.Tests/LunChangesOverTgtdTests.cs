@@ -173,6 +173,40 @@ public sealed class LunChangesOverTgtdTests
     }
 
     [Fact]
+    public async Task Luns_removed_and_grown_while_the_connection_was_down_are_followed_after_the_reconnect_not_refused()
+    {
+        await using var tgtd = await StartTwoLunTargetAsync();
+        await using var relay = new LoopbackRelay(tgtd.Portal) { Record = false };
+        using var cli = new CliRun();
+        string socket = Path.Combine(cli.Root, "outage.sock");
+        var login = await cli.RunAsync("login", "-T", tgtd.TargetName, "-p", relay.Portal.ToString(), "-I", TgtdTarget.DefaultInitiator, "--nbd-unix", socket);
+        Assert.True(login.ExitCode == 0, login.ToString());
+        byte[] lun1Before = File.ReadAllBytes(tgtd.BackingFile);
+
+        // tgtd tells a nexus of LUN changes on its next SCSI command, and none comes before the connection goes: the
+        // session learns of them only when it logs in again. LUN 1 comes back 4 MiB larger with its serial number
+        // (tgtd derives it from target and LUN), LUN 2 does not come back.
+        await tgtd.AdminAsync(CancellationToken.None, "--op", "delete", "--mode", "logicalunit", "--tid", "1", "--lun", "2");
+        await tgtd.AdminAsync(CancellationToken.None, "--op", "delete", "--mode", "logicalunit", "--tid", "1", "--lun", "1");
+        using (var grown = File.OpenWrite(tgtd.BackingFile)) grown.SetLength(Lun1Size + (4L << 20));
+        await tgtd.AdminAsync(CancellationToken.None, "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", tgtd.BackingFile);
+        relay.CutConnections();
+
+        await UntilAsync(async () => !(await ExportsAsync(socket)).Contains("lun2") && cli.DaemonLog.Contains("LUN 1 changed capacity"),
+            "the rescan after the reconnect", () => cli.DaemonLog, seconds: 30);
+        Assert.DoesNotContain("different disk", cli.DaemonLog);
+        Assert.Contains("LUN 2 was removed by the target", cli.DaemonLog);
+        Assert.Contains("LUN 1 changed capacity from 8 MiB to 12 MiB (24576 blocks)", cli.DaemonLog);
+        var info = await ExternalTool.RunAsync("nbdinfo", ["--size", $"nbd+unix:///lun1?socket={socket}"]);
+        Assert.Equal($"{Lun1Size + (4L << 20)}\n", info.Stdout);
+        string copied = Path.Combine(cli.Root, "lun1.copy");
+        var copy = await ExternalTool.RunAsync("nbdcopy", [$"nbd+unix:///lun1?socket={socket}", copied]);
+        Assert.True(copy.ExitCode == 0, copy.ToString());
+        Assert.Equal(lun1Before, File.ReadAllBytes(copied).AsSpan(0, lun1Before.Length).ToArray());
+        Assert.Equal(0, (await cli.RunAsync("logout", "--all")).ExitCode);
+    }
+
+    [Fact]
     public async Task Rescan_without_a_session_is_a_one_line_error()
     {
         using var cli = new CliRun();

@@ -90,15 +90,18 @@ public sealed class SessionAdoptionTests : IDisposable
     }
 
     [Fact]
-    public void A_lun_with_another_serial_or_size_is_refused_and_the_same_one_accepted()
+    public void A_lun_with_another_serial_is_refused_and_a_resized_one_only_when_it_has_no_serial()
     {
         var record = Left("/dev/nbd1");
 
         Assert.Null(SessionAdoption.IdentityProblem(Target, record.Luns[0], "SER-1", Capacity));
         Assert.Equal($"LUN 0 of {Target} changed its serial number (\"SER-1\" -> \"SER-2\")", SessionAdoption.IdentityProblem(Target, record.Luns[0], "SER-2", Capacity));
         Assert.Equal($"LUN 0 of {Target} changed its serial number (\"SER-1\" -> none)", SessionAdoption.IdentityProblem(Target, record.Luns[0], null, Capacity));
-        Assert.Equal($"LUN 0 of {Target} changed its size ({Capacity} -> {Capacity + 512} bytes)", SessionAdoption.IdentityProblem(Target, record.Luns[0], "SER-1", Capacity + 512));
+        Assert.Null(SessionAdoption.IdentityProblem(Target, record.Luns[0], "SER-1", Capacity + 512)); // grown: the device follows
         Assert.NotNull(SessionAdoption.IdentityProblem(Target, (record with { Serial = null }).Luns[0], "SER-1", Capacity));
+        Assert.Null(SessionAdoption.IdentityProblem(Target, 0, null, Capacity, null, Capacity));
+        Assert.Equal($"LUN 0 of {Target} has no serial number and changed its size ({Capacity} -> {Capacity - 512} bytes)",
+            SessionAdoption.IdentityProblem(Target, 0, null, Capacity, null, Capacity - 512));
     }
 
     [Fact]
@@ -184,14 +187,25 @@ public sealed class SessionAdoptionTests : IDisposable
             new SessionHost(portal, options, [0], export, TextWriter.Null) { Adopting = left with { Serial = serial + "X" } }.RunAsync(null, CancellationToken.None));
         Assert.Equal($"LUN 0 of {BundledTarget.TargetName} changed its serial number (\"{serial}X\" -> \"{serial}\"): refusing to reconnect /dev/nbd6 to a different disk",
             refused.Message);
-        var resized = await Assert.ThrowsAsync<SessionHost.AdoptionRefusedException>(() =>
-            new SessionHost(portal, options, [0], export, TextWriter.Null) { Adopting = left with { CapacityBytes = capacity - 512 } }.RunAsync(null, CancellationToken.None));
-        Assert.Contains("changed its size", resized.Message);
+        var gone = await Assert.ThrowsAsync<SessionHost.AdoptionRefusedException>(() =>
+            new SessionHost(portal, options, [5], export, TextWriter.Null) { Adopting = left with { Lun = 5 } }.RunAsync(null, CancellationToken.None));
+        Assert.Equal($"{BundledTarget.TargetName} no longer reports LUN 5", gone.Message);
 
-        // The same LUN passes the check and gets as far as handing the kernel a socket (no nbd on this machine).
-        var accepted = await Assert.ThrowsAsync<NbdUnavailableException>(() =>
-            new SessionHost(portal, options, [0], export, TextWriter.Null) { Adopting = left }.RunAsync(null, CancellationToken.None));
-        Assert.Contains("nbd", accepted.Message);
+        // The same LUN passes the check, even grown meanwhile (the device follows once reattached), and gets as far as
+        // handing the kernel a socket (no nbd on this machine). Of two LUNs, one the target no longer reports is
+        // detached and the other taken over.
+        foreach (var same in new[] { left, left with { CapacityBytes = capacity - 512 } })
+        {
+            var accepted = await Assert.ThrowsAsync<NbdUnavailableException>(() =>
+                new SessionHost(portal, options, [0], export, TextWriter.Null) { Adopting = same }.RunAsync(null, CancellationToken.None));
+            Assert.Contains("nbd", accepted.Message);
+        }
+        var said = new StringWriter();
+        var withGone = left.WithLuns([left.Luns[0], new LunRecord(5, "/dev/nbd9", capacity)]);
+        await Assert.ThrowsAsync<NbdUnavailableException>(() =>
+            new SessionHost(portal, options, [0, 5], export, said) { Adopting = withGone }.RunAsync(null, CancellationToken.None));
+        Assert.Equal("iscsi-up: LUN 5 was removed by the target while no daemon served it: /dev/nbd9 is detached (its I/O fails)",
+            said.ToString().Split('\n')[0]);
         await Wait.UntilAsync(() => target.Target.ActiveSessions == 0, "the refused and failed takeovers to leave no session on the target");
     }
 

@@ -6,7 +6,7 @@ namespace IscsiUp.Cli.Sessions;
 /// Which kernel devices a new daemon may take over from one that is gone, and what it refuses. A device is ours
 /// when a session record names it, the record's process is gone, and the kernel still has the device connected
 /// with our backend identifier and the recorded size. Before reconnecting it, the successor logs in again and
-/// checks that the LUN is the same disk (serial number and size): a device is never reconnected to another disk.
+/// checks that the LUN is the same disk (its serial number): a device is never reconnected to another disk.
 /// </summary>
 public static class SessionAdoption
 {
@@ -40,12 +40,20 @@ public static class SessionAdoption
     /// Null when the LUN found after logging in again is the recorded one; otherwise why the device must not be
     /// reconnected to it.
     /// </summary>
-    public static string? IdentityProblem(string target, LunRecord recorded, string? serial, long capacityBytes)
+    public static string? IdentityProblem(string target, LunRecord recorded, string? serial, long capacityBytes) =>
+        IdentityProblem(target, recorded.Lun, recorded.Serial, recorded.CapacityBytes, serial, capacityBytes);
+
+    /// <summary>
+    /// Null when LUN <paramref name="lun"/> is still the same disk. The serial number says so; a LUN may grow or
+    /// shrink meanwhile (the device follows it afterwards). Only a LUN without a serial number is held to its
+    /// size, the one thing left that tells another disk apart.
+    /// </summary>
+    public static string? IdentityProblem(string target, int lun, string? serialBefore, long capacityBefore, string? serialNow, long capacityNow)
     {
-        if (serial != recorded.Serial)
-            return $"LUN {recorded.Lun} of {target} changed its serial number ({Show(recorded.Serial)} -> {Show(serial)})";
-        if (capacityBytes != recorded.CapacityBytes)
-            return $"LUN {recorded.Lun} of {target} changed its size ({recorded.CapacityBytes} -> {capacityBytes} bytes)";
+        if (serialNow != serialBefore)
+            return $"LUN {lun} of {target} changed its serial number ({Show(serialBefore)} -> {Show(serialNow)})";
+        if (serialNow is null && capacityNow != capacityBefore)
+            return $"LUN {lun} of {target} has no serial number and changed its size ({capacityBefore} -> {capacityNow} bytes)";
         return null;
     }
 

@@ -109,10 +109,12 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             var parameters = session.Current.Parameters;
             // Beside the LUN probing, finished before the login reports anything: the discovery session is gone by then.
             var findingPortals = FailoverPortals.AddAtLoginAsync(session, options, KnownPortals, output, stop);
-            var disks = await OpenLunsAsync(session, Adopting?.Luns.Select(l => l.Lun).ToArray() ?? luns, stop).ConfigureAwait(false);
+            var wanted = Adopting is { } adopting ? await LunsStillReportedAsync(session, adopting, stop).ConfigureAwait(false) : luns;
+            var disks = await OpenLunsAsync(session, wanted, stop).ConfigureAwait(false);
             if (Adopting is { } left)
-                foreach (var (recorded, disk) in left.Luns.Zip(disks))
-                    if (SessionAdoption.IdentityProblem(left.Target, recorded, disk.SerialNumber, disk.CapacityBytes) is { } changed)
+                foreach (var disk in disks)
+                    if (left.Luns.Single(l => l.Lun == disk.Lun) is var recorded &&
+                        SessionAdoption.IdentityProblem(left.Target, recorded, disk.SerialNumber, disk.CapacityBytes) is { } changed)
                         throw new AdoptionRefusedException($"{changed}: refusing to reconnect {recorded.Device} to a different disk");
             if (Adopting is null && disks.Count > 1 && export.NbdDevice is { } named && named != "auto")
                 throw new UserError($"--nbd-device {named} is one device, but {options.TargetName} has disk LUNs {string.Join(", ", disks.Select(d => d.Lun))}: " +
@@ -128,6 +130,8 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             var devices = await exposure.StartAsync(disks, stop, reattach).ConfigureAwait(false);
             foreach (var (disk, device) in disks.Zip(devices))
                 if (device.Length > 0) output.WriteLine(disks.Count == 1 ? $"Device: {device}" : $"Device: {device} (LUN {disk.Lun})");
+            if (Adopting is { } resized)
+                await FollowCapacityChangesAsync(resized, disks, exposure).ConfigureAwait(false);
             if (export.NbdDevice is not null && !IoFlusher.IsSet)
                 output.WriteLine("iscsi-up: warning: PR_SET_IO_FLUSHER is not set (kernel before 5.6 or no CAP_SYS_RESOURCE): heavy writeback under memory pressure could stall");
             // Said only now that the LUNs are usable: a missing LUN or a failed attach is not a successful login.
@@ -290,18 +294,61 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
         }
     }
 
+    /// <summary>
+    /// The LUNs of a session being taken over that the target still reports. The device of one it no longer reports
+    /// is detached (its I/O fails at once, as when a LUN goes while a daemon serves it); the others are taken over.
+    /// </summary>
+    private async Task<IReadOnlyList<int>> LunsStillReportedAsync(IScsiSession session, SessionRecord adopting, CancellationToken ct)
+    {
+        var reported = await ScsiDisk.ReportLunsAsync(session, ct).ConfigureAwait(false);
+        var kept = adopting.Luns.Where(l => reported.Contains(l.Lun)).Select(l => l.Lun).ToArray();
+        if (kept.Length == 0)
+            throw new AdoptionRefusedException($"{adopting.Target} no longer reports LUN {string.Join(", ", adopting.Luns.Select(l => l.Lun))}");
+        foreach (var gone in adopting.Luns.Where(l => !reported.Contains(l.Lun)))
+        {
+            string detached = $"{gone.Device} is detached (its I/O fails)";
+            if (SessionAdoption.KernelIndex(gone.Device) is { } index)
+            {
+                try { await Nbd.Kernel.KernelNbdDevice.DisconnectAsync(index).ConfigureAwait(false); }
+                catch (IOException e) { detached = $"{gone.Device} could not be detached: {e.Message}"; }
+            }
+            output.WriteLine($"iscsi-up: LUN {gone.Lun} was removed by the target while no daemon served it: {detached}");
+        }
+        return kept;
+    }
+
+    /// <summary>A LUN that grew or shrank while no daemon served it: its reattached device still has the old size.</summary>
+    private async Task FollowCapacityChangesAsync(SessionRecord adopted, IReadOnlyList<ScsiDisk> disks, LunExposure exposure)
+    {
+        foreach (var disk in disks)
+        {
+            var recorded = adopted.Luns.Single(l => l.Lun == disk.Lun);
+            if (recorded.CapacityBytes == disk.CapacityBytes) continue;
+            string follows = $"{recorded.Device} follows";
+            try { await exposure.ResizeAsync(disk).ConfigureAwait(false); }
+            catch (IOException e) { follows = $"{recorded.Device} could not follow: {e.Message}"; }
+            output.WriteLine($"iscsi-up: LUN {disk.Lun} changed capacity from {Format.Size(recorded.CapacityBytes)} to {Format.Size(disk.CapacityBytes)} " +
+                             $"while no daemon served it: {follows}");
+        }
+    }
+
     /// <summary>A successor daemon found a different LUN behind a device it was to reattach.</summary>
     public sealed class AdoptionRefusedException(string message) : Exception(message);
 
-    /// <summary>After a reconnect, make sure the target still offers the same LUNs (libiscsi does the same).</summary>
+    /// <summary>
+    /// After a reconnect, make sure each LUN the target still reports is the same disk (libiscsi checks too). One
+    /// it no longer reports, or one that grew or shrank meanwhile, is no reason to refuse the session: the rescan
+    /// that follows every reconnect retires or resizes it.
+    /// </summary>
     private static async Task CheckSameLunsAsync(IScsiSession candidate, IReadOnlyList<ScsiDisk> originals, CancellationToken ct)
     {
-        foreach (var original in originals)
+        var reported = await ScsiDisk.ReportLunsAsync(candidate, ct).ConfigureAwait(false);
+        foreach (var original in originals.Where(o => reported.Contains(o.Lun)))
         {
             var again = await ScsiDisk.OpenAsync(candidate, original.Lun, ct).ConfigureAwait(false);
-            if (again.SerialNumber != original.SerialNumber || again.CapacityBytes != original.CapacityBytes)
-                throw new InvalidOperationException($"LUN {original.Lun} changed (serial {original.SerialNumber} -> {again.SerialNumber}, " +
-                                                    $"{original.CapacityBytes} -> {again.CapacityBytes} bytes); refusing to write to a different disk");
+            if (SessionAdoption.IdentityProblem(candidate.TargetName ?? "", original.Lun, original.SerialNumber, original.CapacityBytes,
+                    again.SerialNumber, again.CapacityBytes) is { } changed)
+                throw new InvalidOperationException($"{changed}; refusing to write to a different disk");
         }
     }
 
