@@ -13,7 +13,7 @@ namespace IscsiUp.Io;
 public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
 {
     private readonly byte[] _buffer = new byte[bufferSize];
-    private readonly ArraySegment<byte>[] _gather = new ArraySegment<byte>[2];
+    private readonly List<ArraySegment<byte>> _vector = [];
     private int _count;
     private long _sendingSince; // Environment.TickCount64 when the send in progress began; 0 when none is
 
@@ -72,22 +72,36 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
         }
     }
 
-    private async ValueTask SendWithBufferedAsync(ArraySegment<byte> payload, CancellationToken ct)
+    private ValueTask SendWithBufferedAsync(ArraySegment<byte> payload, CancellationToken ct)
     {
-        if (_count == 0)
-        {
-            await SendAsync(payload, ct).ConfigureAwait(false);
-            return;
-        }
-        _gather[0] = new ArraySegment<byte>(_buffer, 0, _count);
-        _gather[1] = payload;
+        if (_count == 0) return SendAsync(payload, ct);
+        _vector.Clear();
+        _vector.Add(new ArraySegment<byte>(_buffer, 0, _count));
+        _vector.Add(payload);
         _count = 0;
+        return SendVectorAsync();
+    }
+
+    /// <summary>Sends the buffered bytes and then <paramref name="segments"/> in one vectored send, without copying
+    /// the segments: the caller keeps them untouched until this completes. For runs of PDUs whose payloads would
+    /// otherwise each be copied into the buffer (a Data-Out sequence: 8 KiB PDUs with most targets).</summary>
+    public ValueTask SendGatheredAsync(IReadOnlyList<ArraySegment<byte>> segments)
+    {
+        _vector.Clear();
+        if (_count > 0) _vector.Add(new ArraySegment<byte>(_buffer, 0, _count));
+        _count = 0;
+        for (int i = 0; i < segments.Count; i++) _vector.Add(segments[i]);
+        return SendVectorAsync();
+    }
+
+    private async ValueTask SendVectorAsync()
+    {
         Volatile.Write(ref _sendingSince, Math.Max(1, Environment.TickCount64));
         try
         {
             // A stream socket's send completes only when every byte is out (or fails).
             // No cancellation here (the list API has none): a dead connection is closed, which fails the send.
-            await socket.SendAsync(_gather, SocketFlags.None).ConfigureAwait(false);
+            await socket.SendAsync(_vector, SocketFlags.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -95,7 +109,7 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
         }
         finally
         {
-            _gather[0] = _gather[1] = default;
+            _vector.Clear();
             Volatile.Write(ref _sendingSince, 0);
         }
     }

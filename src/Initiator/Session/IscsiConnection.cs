@@ -91,6 +91,13 @@ public sealed class IscsiConnection : ILoginConnection, IAsyncDisposable
     {
         public ValueTask WriteAsync(Pdu pdu, CancellationToken ct) => connection.Writer.WriteAsync(pdu, ct);
 
+        /// <summary>See <see cref="PduWriter.QueueAsync"/>: the payload is sent by reference, not copied.</summary>
+        public ValueTask QueueAsync(Pdu pdu, CancellationToken ct) => connection.Writer.QueueAsync(pdu, ct);
+
+        public ValueTask SendQueuedAsync(CancellationToken ct) => connection.Writer.SendQueuedAsync(ct);
+
+        public void DiscardQueued() => connection.Writer.DiscardQueued();
+
         public ValueTask DisposeAsync() => connection._writeLock.ExitAsync();
     }
 
