@@ -58,7 +58,8 @@ public sealed class PortalFailoverTests
         try
         {
             var fio = FioVerifyAsync($"nbd+unix:///lun1?socket={socket}", "24M");
-            await Task.Delay(500);
+            await relay.WaitForInitiatorBytesAsync(1 << 20, TimeSpan.FromSeconds(30)); // fio is writing
+            Assert.False(fio.IsCompleted, "fio ended before the portal was lost");
             await relay.DisposeAsync(); // the portal in use disappears for good
             var result = await fio;
 
@@ -97,13 +98,16 @@ public sealed class PortalFailoverTests
             await Wait.UntilAsync(() => cli.DaemonLog.Contains("can fail over from"), "the failover portals in the daemon log");
 
             var fio = FioVerifyAsync($"nbd+unix:///lun1?socket={socket}", "12M");
-            await Task.Delay(500);
+            // Cut the portal once fio is writing (a fixed delay let a fast run finish first and test nothing).
+            await relay.WaitForInitiatorBytesAsync(1 << 20, TimeSpan.FromSeconds(30));
+            Assert.False(fio.IsCompleted, "fio ended before the portal was lost");
             await relay.DisposeAsync();
             relayGone = true;
             var result = await fio;
 
             Assert.True(result.ExitCode == 0, $"fio saw errors across the failover:\n{result}\ndaemon log:\n{cli.DaemonLog}");
-            Assert.Contains($"portal {relay.Portal} unreachable, logged in again through {tgtd.Portal}", cli.DaemonLog);
+            await Wait.UntilAsync(() => cli.DaemonLog.Contains($"portal {relay.Portal} unreachable, logged in again through {tgtd.Portal}"),
+                "the failover line in the daemon log");
             string listed = (await cli.RunAsync("session")).Stdout;
             Assert.Equal($"[1] {relay.Portal},1 {tgtd.TargetName} lun 1 nbd+unix:///lun1?socket={socket} 16 MiB LOGGED_IN (through {tgtd.Portal} after 1 failover)\n", listed);
             string shown = (await cli.RunAsync("session", "-P", "1")).Stdout;

@@ -88,7 +88,9 @@ public sealed class RecoveryUnderLoadTests
         var fio = FioVerifyAsync(stack.Socket, "24M");
         for (int cut = 0; cut < 3 && !fio.IsCompleted; cut++)
         {
-            await Task.Delay(300);
+            // Each cut once another MiB has flowed: a fixed delay let a fast run end before the first cut.
+            await Task.WhenAny(relay.WaitForInitiatorBytesAsync(1 << 20, TimeSpan.FromSeconds(30)), fio);
+            if (fio.IsCompleted) break;
             relay.CutConnections();
         }
         var result = await fio;

@@ -18,6 +18,7 @@ public sealed class LoopbackRelay : IAsyncDisposable
     private readonly List<Task> _pumps = [];
     private readonly List<TcpClient> _clients = [];
     private readonly Task _acceptLoop;
+    private long _bytesFromInitiator;
 
     public LoopbackRelay(Portal upstream)
     {
@@ -36,6 +37,23 @@ public sealed class LoopbackRelay : IAsyncDisposable
     public byte[] FromTarget { get { lock (_fromTarget) return _fromTarget.ToArray(); } }
 
     public byte[] FromInitiator { get { lock (_fromInitiator) return _fromInitiator.ToArray(); } }
+
+    /// <summary>Bytes relayed from the initiator so far, recorded or not.</summary>
+    public long BytesFromInitiator => Interlocked.Read(ref _bytesFromInitiator);
+
+    /// <summary>Waits until <paramref name="bytes"/> more bytes came from the initiator: a test that cuts the portal
+    /// while I/O flows knows it is flowing, rather than guessing with a delay that a fast machine outruns.</summary>
+    public async Task WaitForInitiatorBytesAsync(long bytes, TimeSpan timeout)
+    {
+        long target = BytesFromInitiator + bytes;
+        var deadline = DateTime.UtcNow + timeout;
+        while (BytesFromInitiator < target)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the relay saw {BytesFromInitiator - target + bytes} of {bytes} bytes from the initiator within {timeout.TotalSeconds:0} s");
+            await Task.Delay(5);
+        }
+    }
 
     private async Task AcceptAsync()
     {
@@ -70,6 +88,7 @@ public sealed class LoopbackRelay : IAsyncDisposable
             {
                 int n = await input.ReadAsync(buffer, _stop.Token);
                 if (n == 0) break;
+                if (record == _fromInitiator) Interlocked.Add(ref _bytesFromInitiator, n);
                 if (Record) lock (record) record.Write(buffer, 0, n);
                 await output.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
             }
