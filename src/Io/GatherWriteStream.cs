@@ -84,7 +84,7 @@ public sealed class GatherWriteStream(Socket socket, int bufferSize) : Stream
 
     /// <summary>Sends the buffered bytes and then <paramref name="segments"/> in one vectored send, without copying
     /// the segments: the caller keeps them untouched until this completes. For runs of PDUs whose payloads would
-    /// otherwise each be copied into the buffer (a Data-Out sequence: 8 KiB PDUs with most targets).</summary>
+    /// otherwise each be copied into the buffer or sent by itself (a Data-Out sequence).</summary>
     public ValueTask SendGatheredAsync(IReadOnlyList<ArraySegment<byte>> segments)
     {
         _vector.Clear();

@@ -206,9 +206,9 @@ public sealed partial class IscsiSession : IScsiSession, IAsyncDisposable
     }
 
     /// <summary>Writes Data-Out PDUs for one sequence (unsolicited, or one R2T), each no longer than the target accepts.
-    /// A long sequence is queued and sent in one vectored send with the caller's buffer as the payloads (no copy into
-    /// the write buffer, one system call instead of one per 64 KiB); a short one is copied and coalesced with other
-    /// PDUs like any PDU.</summary>
+    /// A long sequence is queued and sent in one vectored send with the caller's buffer as the payloads (no copy of
+    /// small PDUs into the write buffer, one system call instead of one per PDU or per 64 KiB); a short one is copied
+    /// and coalesced with other PDUs like any PDU.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteDataOutAsync(IscsiConnection.WriteScope writer, PendingCommand slot, uint ttt, int offset, int length, CancellationToken ct)
     {

@@ -119,6 +119,34 @@ public sealed class TgtdInitiatorTests(TgtdFixture fixture) : IClassFixture<Tgtd
     }
 
     [Fact]
+    public async Task Writes_to_a_target_that_takes_8_KiB_pdus_and_r2t_bursts_land_whole_with_digests()
+    {
+        // The RFC's defaults, which many arrays keep: Data-Out PDUs of 8 KiB, every burst after the first asked for by
+        // an R2T. A 1 MiB write is then 128 PDUs in 4 KiB-aligned and odd offsets, queued and sent by reference.
+        using var cts = new CancellationTokenSource(TestTimeout);
+        await using var target = await TgtdTarget.StartAsync(new TgtdOptions
+        {
+            Size = 16L * 1024 * 1024,
+            Parameters =
+            [
+                new("MaxRecvDataSegmentLength", "8192"), new("InitialR2T", "Yes"), new("FirstBurstLength", "65536"),
+                new("MaxBurstLength", "262144"), new("HeaderDigest", "CRC32C,None"), new("DataDigest", "CRC32C,None"),
+            ],
+        }, cts.Token);
+
+        var require = target.LoginOptions() with { HeaderDigest = DigestMode.Require, DataDigest = DigestMode.Require };
+        await using var session = await IscsiSession.LoginAsync(target.Portal, require, cts.Token);
+        Assert.Equal(8192, session.Parameters.TargetMaxRecvDataSegmentLength);
+        Assert.True(session.Parameters.InitialR2T);
+
+        var disk = await ScsiDisk.OpenAsync(session, 1, cts.Token);
+        var rng = new Random(11);
+        var writes = new List<(ulong, byte[])> { (0, Bytes(rng, 1024 * 1024)), (5_000, Bytes(rng, 40 * 1024 + 3 * Block)), (9_001, Bytes(rng, 3 * Block)) };
+        await RoundTripAsync(disk, writes, cts.Token);
+        AssertBackingFileHolds(target, writes);
+    }
+
+    [Fact]
     public async Task Required_digest_that_tgtd_does_not_allow_fails_the_login()
     {
         using var cts = new CancellationTokenSource(TestTimeout);
