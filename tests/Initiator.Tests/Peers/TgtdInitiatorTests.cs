@@ -121,7 +121,7 @@ public sealed class TgtdInitiatorTests(TgtdFixture fixture) : IClassFixture<Tgtd
     [Fact]
     public async Task Writes_to_a_target_that_takes_8_KiB_pdus_and_r2t_bursts_land_whole_with_digests()
     {
-        // The RFC's defaults, which many arrays keep: Data-Out PDUs of 8 KiB, every burst after the first asked for by
+        // The RFC's defaults, tgtd's own and many arrays': Data-Out PDUs of 8 KiB, every burst after the first asked for by
         // an R2T. A 1 MiB write is then 128 PDUs in 4 KiB-aligned and odd offsets, queued and sent by reference.
         using var cts = new CancellationTokenSource(TestTimeout);
         await using var target = await TgtdTarget.StartAsync(new TgtdOptions
