@@ -43,11 +43,10 @@ public sealed class NbdBufferPool : IDisposable
     /// <summary>A buffer of at least <paramref name="minimumLength"/> bytes (not cleared).</summary>
     public byte[] Rent(int minimumLength)
     {
+        // Small buffers do not count as use: ArrayPool.Shared keeps its own, and a run of 4 KiB I/O after a burst of
+        // 1 MiB requests should not keep the burst's buffers (32 MiB for four devices at depth 8) for its whole length.
         if (minimumLength <= LargeThreshold)
-        {
-            _usedSinceCheck = true; // unlocked: a lost update only delays a trim by one period
             return ArrayPool<byte>.Shared.Rent(minimumLength);
-        }
         int size = (int)Math.Min(System.Numerics.BitOperations.RoundUpToPowerOf2((uint)minimumLength), Array.MaxLength);
         byte[]? reused = null;
         lock (_gate)
@@ -80,8 +79,8 @@ public sealed class NbdBufferPool : IDisposable
         }
     }
 
-    /// <summary>Drops every kept buffer when none was used since the last check; after a burst of more than
-    /// 16 MiB, also has the collector return the freed memory to the system.</summary>
+    /// <summary>Drops every kept buffer when no large one was rented since the last check; after a burst of more
+    /// than 16 MiB, also has the collector return the freed memory to the system.</summary>
     public void TrimIfIdle()
     {
         bool returnToSystem;
