@@ -268,9 +268,8 @@ public sealed class SessionDaemon(string controlPath, TextWriter log)
         log.WriteLine(message);
         foreach (var lun in record.Luns)
         {
-            if (SessionAdoption.KernelIndex(lun.Device) is not { } index) continue;
-            try { await Nbd.Kernel.KernelNbdDevice.DisconnectAsync(index).ConfigureAwait(false); }
-            catch (IOException e) { log.WriteLine($"iscsi-up: could not detach {lun.Device}: {e.Message}"); }
+            if (await SessionAdoption.DetachAsync(lun).ConfigureAwait(false) is { } failure)
+                log.WriteLine($"iscsi-up: could not detach {lun.Device}: {failure}");
         }
         record.Delete();
     }

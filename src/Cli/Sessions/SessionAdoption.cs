@@ -19,6 +19,24 @@ public static class SessionAdoption
             ? index : null;
 
     /// <summary>
+    /// Detaches the kernel device of a LUN that will not be taken over (its I/O then fails at once). Null when it is
+    /// detached or is no kernel device; otherwise why the kernel refused.
+    /// </summary>
+    public static async Task<string?> DetachAsync(LunRecord lun)
+    {
+        if (KernelIndex(lun.Device) is not { } index) return null;
+        try
+        {
+            await KernelNbdDevice.DisconnectAsync(index).ConfigureAwait(false);
+            return null;
+        }
+        catch (IOException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>
     /// For a record whose process is gone: the record as a waiting device (state <see cref="SessionRecord.HandOver"/>
     /// when its daemon left it cleanly, <see cref="SessionRecord.Orphaned"/> otherwise), or null when there is
     /// nothing to adopt (no kernel device, or the kernel device is gone or belongs to someone else now). Of a

@@ -306,12 +306,9 @@ public sealed class SessionHost(Portal portal, LoginOptions options, IReadOnlyLi
             throw new AdoptionRefusedException($"{adopting.Target} no longer reports LUN {string.Join(", ", adopting.Luns.Select(l => l.Lun))}");
         foreach (var gone in adopting.Luns.Where(l => !reported.Contains(l.Lun)))
         {
-            string detached = $"{gone.Device} is detached (its I/O fails)";
-            if (SessionAdoption.KernelIndex(gone.Device) is { } index)
-            {
-                try { await Nbd.Kernel.KernelNbdDevice.DisconnectAsync(index).ConfigureAwait(false); }
-                catch (IOException e) { detached = $"{gone.Device} could not be detached: {e.Message}"; }
-            }
+            string detached = await SessionAdoption.DetachAsync(gone).ConfigureAwait(false) is { } failure
+                ? $"{gone.Device} could not be detached: {failure}"
+                : $"{gone.Device} is detached (its I/O fails)";
             output.WriteLine($"iscsi-up: LUN {gone.Lun} was removed by the target while no daemon served it: {detached}");
         }
         return kept;

@@ -29,28 +29,21 @@ public sealed class PduWriter(Stream stream)
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(Pdu pdu, CancellationToken ct)
     {
-        if (pdu.Ahs.Length % 4 != 0) throw new ArgumentException("AHS length must be a multiple of 4");
-        pdu.Bhs[4] = (byte)(pdu.Ahs.Length / 4);
+        ReadOnlyMemory<byte> data = Checked(pdu);
         await stream.WriteAsync(pdu.Bhs, ct).ConfigureAwait(false);
         if (pdu.Ahs.Length > 0) await stream.WriteAsync(pdu.Ahs, ct).ConfigureAwait(false);
         if (HeaderDigest)
         {
-            uint crc = Crc32C.Append(Crc32C.Seed, pdu.Bhs);
-            crc = Crc32C.Append(crc, pdu.Ahs);
-            BinaryPrimitives.WriteUInt32LittleEndian(_digest, Crc32C.Finish(crc));
+            BinaryPrimitives.WriteUInt32LittleEndian(_digest, HeaderCrc(pdu));
             await stream.WriteAsync(_digest, ct).ConfigureAwait(false);
         }
-        ReadOnlyMemory<byte> data = pdu.Data;
-        if (data.Length != pdu.DataSegmentLength) throw new InvalidOperationException("DataSegmentLength does not match the data");
         if (data.Length == 0) return;
         await stream.WriteAsync(data, ct).ConfigureAwait(false);
-        int pad = (4 - (data.Length & 3)) & 3;
+        int pad = PadOf(data.Length);
         if (pad > 0) await stream.WriteAsync(Zeros.AsMemory(0, pad), ct).ConfigureAwait(false);
         if (DataDigest)
         {
-            uint crc = Crc32C.Append(Crc32C.Seed, data.Span);
-            crc = Crc32C.Append(crc, Zeros.AsSpan(0, pad));
-            BinaryPrimitives.WriteUInt32LittleEndian(_digest, Crc32C.Finish(crc));
+            BinaryPrimitives.WriteUInt32LittleEndian(_digest, DataCrc(data.Span, pad));
             await stream.WriteAsync(_digest, ct).ConfigureAwait(false);
         }
     }
@@ -62,31 +55,21 @@ public sealed class PduWriter(Stream stream)
     /// reused at once.</summary>
     public ValueTask QueueAsync(Pdu pdu, CancellationToken ct)
     {
-        if (pdu.Ahs.Length % 4 != 0) throw new ArgumentException("AHS length must be a multiple of 4");
-        ReadOnlyMemory<byte> data = pdu.Data;
-        if (data.Length != pdu.DataSegmentLength) throw new InvalidOperationException("DataSegmentLength does not match the data");
-        pdu.Bhs[4] = (byte)(pdu.Ahs.Length / 4);
-
+        ReadOnlyMemory<byte> data = Checked(pdu);
         var header = Framing(pdu.Bhs.Length + pdu.Ahs.Length + (HeaderDigest ? 4 : 0));
         pdu.Bhs.CopyTo(header);
         pdu.Ahs.CopyTo(header[pdu.Bhs.Length..]);
         if (HeaderDigest)
-        {
-            uint crc = Crc32C.Append(Crc32C.Append(Crc32C.Seed, pdu.Bhs), pdu.Ahs);
-            BinaryPrimitives.WriteUInt32LittleEndian(header[^4..], Crc32C.Finish(crc));
-        }
+            BinaryPrimitives.WriteUInt32LittleEndian(header[^4..], HeaderCrc(pdu));
         if (data.Length > 0)
         {
             // Payloads are pooled or caller arrays; anything else (never in practice) is copied into an array of its own.
             _queued.Add(MemoryMarshal.TryGetArray(data, out var payload) ? payload : new ArraySegment<byte>(data.ToArray()));
-            int pad = (4 - (data.Length & 3)) & 3;
+            int pad = PadOf(data.Length);
             var trailer = Framing(pad + (DataDigest ? 4 : 0));
             trailer[..pad].Clear();
             if (DataDigest)
-            {
-                uint crc = Crc32C.Append(Crc32C.Append(Crc32C.Seed, data.Span), Zeros.AsSpan(0, pad));
-                BinaryPrimitives.WriteUInt32LittleEndian(trailer[pad..], Crc32C.Finish(crc));
-            }
+                BinaryPrimitives.WriteUInt32LittleEndian(trailer[pad..], DataCrc(data.Span, pad));
         }
         return _queued.Count >= MaxQueuedSegments ? SendQueuedAsync(ct) : ValueTask.CompletedTask;
     }
@@ -118,6 +101,25 @@ public sealed class PduWriter(Stream stream)
         _queued.Clear();
         _framingUsed = 0;
     }
+
+    /// <summary>The PDU's payload, after checking the lengths its header will declare and setting TotalAHSLength.</summary>
+    private static ReadOnlyMemory<byte> Checked(Pdu pdu)
+    {
+        if (pdu.Ahs.Length % 4 != 0) throw new ArgumentException("AHS length must be a multiple of 4");
+        ReadOnlyMemory<byte> data = pdu.Data;
+        if (data.Length != pdu.DataSegmentLength) throw new InvalidOperationException("DataSegmentLength does not match the data");
+        pdu.Bhs[4] = (byte)(pdu.Ahs.Length / 4);
+        return data;
+    }
+
+    /// <summary>Zero bytes after a payload, up to the next multiple of 4.</summary>
+    private static int PadOf(int length) => (4 - (length & 3)) & 3;
+
+    private static uint HeaderCrc(Pdu pdu) => Crc32C.Finish(Crc32C.Append(Crc32C.Append(Crc32C.Seed, pdu.Bhs), pdu.Ahs));
+
+    /// <summary>The data digest covers the payload and its pad.</summary>
+    private static uint DataCrc(ReadOnlySpan<byte> data, int pad) =>
+        Crc32C.Finish(Crc32C.Append(Crc32C.Append(Crc32C.Seed, data), Zeros.AsSpan(0, pad)));
 
     /// <summary>The next <paramref name="length"/> bytes of framing, appended to the queue; contiguous framing (one
     /// PDU's pad and digest, the next one's header) stays one piece.</summary>
